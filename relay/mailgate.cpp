@@ -1,0 +1,369 @@
+// mailgate.cpp — rt-mailgate's logic: options, $EXTENSION, reading the
+// message, the POST, and the exit code. Texts a postmaster sees are one line
+// each; where the original's wording is known to admins it is kept.
+#include "mailgate.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "message.h"
+#include "rt_client.h"
+
+#ifndef RTM_VERSION
+#define RTM_VERSION "0"
+#endif
+
+namespace rtm {
+namespace {
+
+enum class ArgKind { Flag, String, Integer, Negatable };
+
+struct OptionSpec {
+    std::string_view name;
+    ArgKind kind;
+};
+
+constexpr OptionSpec kOptions[] = {
+    {"queue", ArgKind::String},  {"action", ArgKind::String},    {"url", ArgKind::String},
+    {"jar", ArgKind::String},    {"help", ArgKind::Flag},        {"debug", ArgKind::Flag},
+    {"extension", ArgKind::String}, {"timeout", ArgKind::Integer}, {"verify-ssl", ArgKind::Negatable},
+    {"ca-file", ArgKind::String},
+};
+
+// One spelling of an option: its name, or "no"/"no-" + name for a negatable one.
+struct Spelling {
+    std::string text;
+    const OptionSpec* spec;
+    bool negated;
+};
+
+std::vector<Spelling> spellings() {
+    std::vector<Spelling> all;
+    for (const OptionSpec& spec : kOptions) {
+        all.push_back({std::string(spec.name), &spec, false});
+        if (spec.kind == ArgKind::Negatable) {
+            all.push_back({"no" + std::string(spec.name), &spec, true});
+            all.push_back({"no-" + std::string(spec.name), &spec, true});
+        }
+    }
+    return all;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+bool is_integer(std::string_view s) {
+    if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+long long to_integer(std::string_view s) {
+    bool negative = s[0] == '-';
+    if (s[0] == '+' || s[0] == '-') s.remove_prefix(1);
+    long long v = 0;
+    for (char c : s) {
+        if (v > 1'000'000'000'000LL) break;  // clamp: any such timeout means "for ever"
+        v = v * 10 + (c - '0');
+    }
+    return negative ? -v : v;
+}
+
+void set_string(MailgateOptions& o, std::string_view name, std::string value) {
+    if (name == "queue") o.queue = std::move(value);
+    else if (name == "action") o.action = std::move(value);
+    else if (name == "url") o.url = std::move(value);
+    else if (name == "jar") o.jar = std::move(value);
+    else if (name == "extension") o.extension = std::move(value);
+    else if (name == "ca-file") o.ca_file = std::move(value);
+}
+
+// Perl's \s on bytes: space, \t, \n, \v, \f, \r.
+bool is_perl_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+std::string fold_extension_value(std::string value) {
+    // s/(\r*\n)+$//: a trailing run of CR/LF that ends in LF goes.
+    if (!value.empty() && value.back() == '\n') {
+        auto keep = value.find_last_not_of("\r\n");
+        value.erase(keep == std::string::npos ? 0 : keep + 1);
+    }
+    // s/(\r*\n)/$1\t/g: every line break continues with a TAB.
+    std::string out;
+    for (char c : value) {
+        out += c;
+        if (c == '\n') out += '\t';
+    }
+    return out;
+}
+
+const char kUsage[] = R"(NAME
+    rt-mailgate - deliver mail into Request Tracker (rt-milter's drop-in)
+
+SYNOPSIS
+    rt-mailgate --url URL [--queue QUEUE] [--action ACTION]
+                [--extension queue|action|ticket] [--timeout SECONDS]
+                [--ca-file FILE] [--[no-]verify-ssl] [--debug] [--help]
+                < message
+
+DESCRIPTION
+    Reads one mail message on standard input and posts it to RT's mail
+    gateway, URL/REST/1.0/NoAuth/mail-gateway, exactly as RT's own Perl
+    rt-mailgate does, with the same options, environment and exit codes.
+    The message is streamed from a spool (memory, then an unlinked temporary
+    file), so memory stays flat for any message size.
+
+    Typical /etc/aliases lines:
+        rt:         "|/usr/bin/rt-mailgate --queue general --action correspond --url https://rt.example.com"
+        rt-comment: "|/usr/bin/rt-mailgate --queue general --action comment --url https://rt.example.com"
+
+OPTIONS
+    --url URL        RT's base URL (required), e.g. https://rt.example.com
+    --queue QUEUE    queue name or id; omitted: RT's default queue
+    --action ACTION  correspond, comment, take, resolve, or a dash-separated
+                     list such as take-comment; omitted: correspond
+    --extension queue|action|ticket
+                     take that field from $EXTENSION (set by Postfix local(8)
+                     from an address extension such as rt+bugs@); without
+                     $EXTENSION the field falls back to --queue / --action
+                     (--extension ticket then sends an empty ticket)
+    --timeout N      seconds of inactivity before giving up (default 180;
+                     0 waits for ever)
+    --ca-file FILE   verify RT's certificate against FILE instead of the
+                     system's CA bundle
+    --verify-ssl, --no-verify-ssl
+                     verify RT's TLS certificate and host name (default on)
+    --debug          print the URL and RT's answer on standard error
+    --help           print this text on standard output, exit 1
+    --jar FILE       accepted for compatibility and ignored (the mail
+                     gateway keeps no session)
+
+    Options may be abbreviated and start with - or --, as Getopt::Long
+    allows. An unknown option is reported on standard error and ignored; the
+    message is still delivered, as with the original.
+
+ENVIRONMENT
+    EXTENSION  when set and not "0", added before the message as a header
+               "X-RT-Mail-Extension: VALUE" (always, even without
+               --extension), and used for the --extension field.
+               Without it, --extension's own value is added as the header
+               (a quirk of the original, kept).
+    TMPDIR     where a large message is spooled (default /tmp).
+    Proxy variables (http_proxy, ...) are ignored, as by the original.
+
+EXIT STATUS
+    0   RT took the message ("ok"), or refused it ("not ok": RT has already
+        mailed the sender), or standard input was empty
+    75  temporary failure (EX_TEMPFAIL): RT answered "temporary failure",
+        anything unexpected, a non-2xx status, or could not be reached; the
+        MTA keeps the message and retries
+    1   usage error (no --url), or --help
+)";
+
+}  // namespace
+
+bool perl_true(const std::optional<std::string>& value) { return value && !value->empty() && *value != "0"; }
+
+MailgateOptions parse_mailgate_args(const std::vector<std::string>& args) {
+    MailgateOptions o;
+    const std::vector<Spelling> all = spellings();
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            o.arguments.insert(o.arguments.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+            break;
+        }
+        if (arg.size() < 2 || arg[0] != '-') {
+            o.arguments.push_back(arg);
+            continue;
+        }
+        std::string_view body(arg);
+        body.remove_prefix(body.starts_with("--") ? 2 : 1);
+        std::optional<std::string> inline_value;
+        if (auto eq = body.find('='); eq != std::string_view::npos) {
+            inline_value = std::string(body.substr(eq + 1));
+            body = body.substr(0, eq);
+        }
+        const std::string name = lower(body);
+
+        // Exact spelling first, then unique abbreviation.
+        const Spelling* match = nullptr;
+        std::vector<const Spelling*> prefixed;
+        for (const Spelling& s : all) {
+            if (s.text == name) {
+                match = &s;
+                break;
+            }
+            if (!name.empty() && s.text.starts_with(name)) prefixed.push_back(&s);
+        }
+        if (!match && !prefixed.empty()) {
+            bool same = std::all_of(prefixed.begin(), prefixed.end(), [&](const Spelling* s) {
+                return s->spec == prefixed[0]->spec && s->negated == prefixed[0]->negated;
+            });
+            if (same) {
+                match = prefixed[0];
+            } else {
+                std::string names;
+                for (const Spelling* s : prefixed) names += (names.empty() ? "" : ", ") + s->text;
+                o.warnings.push_back("Option " + name + " is ambiguous (" + names + ")");
+                continue;
+            }
+        }
+        if (!match) {
+            o.warnings.push_back("Unknown option: " + name);
+            continue;
+        }
+
+        const OptionSpec& spec = *match->spec;
+        const std::string opt(spec.name);
+        if (spec.kind == ArgKind::Flag || spec.kind == ArgKind::Negatable) {
+            if (inline_value) {
+                o.warnings.push_back("Option " + match->text + " does not take an argument");
+            } else if (spec.kind == ArgKind::Negatable) {
+                o.verify_ssl = !match->negated;
+            } else if (opt == "help") {
+                o.help = true;
+            } else {
+                o.debug = true;
+            }
+            continue;
+        }
+        std::optional<std::string> value = inline_value;
+        if (!value && i + 1 < args.size()) value = args[++i];
+        if (!value || value->empty()) {
+            if (!value || inline_value) {
+                o.warnings.push_back("Option " + opt + " requires an argument");
+                continue;
+            }
+        }
+        if (spec.kind == ArgKind::Integer) {
+            if (!is_integer(*value)) {
+                o.warnings.push_back("Value \"" + *value + "\" invalid for option " + opt + " (number expected)");
+            } else {
+                o.timeout = to_integer(*value);
+            }
+        } else {
+            set_string(o, opt, std::move(*value));
+        }
+    }
+    return o;
+}
+
+ExtensionPlan plan_extension(const MailgateOptions& o, const std::optional<std::string>& env) {
+    ExtensionPlan plan;
+    std::optional<std::string> queue = o.queue, action = o.action, ticket;
+    const std::string mode = o.extension.value_or("");
+    const std::string mode_lc = lower(mode);
+    if (mode_lc == "queue" || mode_lc == "action" || mode_lc == "ticket") {
+        // $ENV{EXTENSION} || $opts->{ $opts->{extension} }: the fallback looks
+        // the option up by the mode exactly as written, so "Queue" finds none.
+        std::optional<std::string> fallback;
+        if (mode == "queue") fallback = o.queue;
+        if (mode == "action") fallback = o.action;
+        std::string value = perl_true(env) ? *env : fallback.value_or("");
+        if (mode_lc == "queue") queue = value;
+        if (mode_lc == "action") action = value;
+        if (mode_lc == "ticket") ticket = value;
+    } else if (perl_true(o.extension) && perl_true(env)) {
+        plan.warning =
+            "Value of the --extension argument is not action, queue or ticket, but environment variable "
+            "EXTENSION is also defined. The former is ignored.";
+    }
+    if (queue) plan.fields.push_back({"queue", *queue});
+    if (action) plan.fields.push_back({"action", *action});
+    if (ticket) plan.fields.push_back({"ticket", *ticket});
+
+    std::optional<std::string> header_value = perl_true(env) ? env : (perl_true(o.extension) ? o.extension : std::nullopt);
+    if (header_value) plan.header = "X-RT-Mail-Extension: " + fold_extension_value(*header_value) + "\n";
+    return plan;
+}
+
+int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::string>& env_extension, int in_fd,
+                 std::FILE* out, std::FILE* err) {
+    const std::string self = argv.empty() ? "rt-mailgate" : argv[0];
+    MailgateOptions o = parse_mailgate_args(std::vector<std::string>(argv.begin() + (argv.empty() ? 0 : 1), argv.end()));
+    for (const std::string& w : o.warnings) std::fprintf(err, "%s\n", w.c_str());
+    for (const std::string& a : o.arguments) std::fprintf(err, "%s: ignoring argument '%s'\n", self.c_str(), a.c_str());
+
+    if (o.help) {
+        std::fputs(kUsage, out);
+        return kExitUsage;  // as the original: never "succeed" on what may be a mail
+    }
+    if (!perl_true(o.url)) {
+        std::fprintf(err, "%s invoked improperly: no 'url' provided to mail gateway (use --url URL)\n", self.c_str());
+        return kExitUsage;
+    }
+
+    ExtensionPlan plan = plan_extension(o, env_extension);
+    if (plan.warning) std::fprintf(err, "%s\n", plan.warning->c_str());
+
+    Message message;
+    bool empty = true;
+    char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = ::read(in_fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            std::fprintf(err, "%s: couldn't read message: %s\n", self.c_str(), std::strerror(errno));
+            return kExitTempfail;
+        }
+        if (n == 0) break;
+        std::string_view chunk(buf, static_cast<std::size_t>(n));
+        if (empty) empty = std::all_of(chunk.begin(), chunk.end(), is_perl_space);
+        if (Status s = message.append(chunk); !s) {
+            std::fprintf(err, "%s: couldn't spool message: %s\n", self.c_str(), s.error().c_str());
+            return kExitTempfail;
+        }
+    }
+    if (empty) {
+        std::fprintf(err, "%s: no message passed on STDIN\n", self.c_str());
+        return kExitOk;
+    }
+    if (o.debug) {
+        std::fprintf(err, "%s: message of %llu bytes spooled %s\n", self.c_str(),
+                     static_cast<unsigned long long>(message.size()),
+                     message.on_disk() ? ("in an unlinked file in " + message.spool_dir()).c_str() : "in memory");
+    }
+
+    ClientOptions copts;
+    copts.timeout_seconds = o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
+    copts.verify_tls = o.verify_ssl.value_or(true);
+    if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
+    copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
+    if (o.debug) copts.debug = [&](std::string_view line) {
+        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(line.size()), line.data());
+    };
+
+    try {
+        http_global_init();
+        RtClient client(std::move(copts));
+        MultipartBody body(plan.fields, plan.header, message);
+        RtReply reply = client.post(*o.url + "/REST/1.0/NoAuth/mail-gateway", body);
+        switch (reply.kind) {
+            case RtReply::Kind::Delivered:
+            case RtReply::Kind::Refused:  // RT has mailed the sender already
+                return kExitOk;
+            case RtReply::Kind::Temporary:
+                break;
+        }
+        if (!reply.transport_error.empty() || reply.http_status < 200 || reply.http_status > 299) {
+            std::fprintf(err,
+                         "%s. Your webserver logs may have more information or there may be a network problem.\n",
+                         reply.summary().c_str());
+        } else {
+            std::fprintf(err, "RT server error: the RT server which handled your email did not behave as expected. %s\n",
+                         reply.summary().c_str());
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(err, "%s: internal error: %s\n", self.c_str(), e.what());
+    }
+    return kExitTempfail;
+}
+
+}  // namespace rtm

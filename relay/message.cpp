@@ -1,0 +1,88 @@
+// message.cpp — the Message spool: memory first, then an anonymous file.
+#include "message.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace rtm {
+namespace {
+
+std::string default_spool_dir() {
+    const char* tmp = std::getenv("TMPDIR");
+    return (tmp && *tmp) ? tmp : "/tmp";
+}
+
+Status write_all(int fd, std::string_view bytes) {
+    while (!bytes.empty()) {
+        ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return Status::failure(std::string("cannot write spool file: ") + std::strerror(errno));
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return Status::ok();
+}
+
+}  // namespace
+
+Status open_anonymous_file(const std::string& dir, UniqueFd& out) {
+    int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        // File systems without O_TMPFILE: create, then unlink at once.
+        std::string path = dir + "/rt-milter.XXXXXX";
+        fd = ::mkostemp(path.data(), O_CLOEXEC);
+        if (fd >= 0) ::unlink(path.c_str());
+    }
+    if (fd < 0) {
+        return Status::failure("cannot create spool file in " + dir + ": " + std::strerror(errno));
+    }
+    out.reset(fd);
+    return Status::ok();
+}
+
+Message::Message(SpoolOptions options) : options_(std::move(options)) {
+    if (options_.dir.empty()) options_.dir = default_spool_dir();
+}
+
+Status Message::spill() {
+    if (Status s = open_anonymous_file(options_.dir, file_); !s) return s;
+    Status s = write_all(file_.get(), memory_);
+    std::string().swap(memory_);
+    return s;
+}
+
+Status Message::append(std::string_view bytes) {
+    if (!file_.valid() && memory_.size() + bytes.size() > options_.memory_limit) {
+        if (Status s = spill(); !s) return s;
+    }
+    if (file_.valid()) {
+        if (Status s = write_all(file_.get(), bytes); !s) return s;
+    } else {
+        memory_.append(bytes);
+    }
+    size_ += bytes.size();
+    return Status::ok();
+}
+
+long Message::read_at(std::uint64_t offset, char* buf, std::size_t len) const {
+    if (offset >= size_) return 0;
+    len = static_cast<std::size_t>(std::min<std::uint64_t>(len, size_ - offset));
+    if (!file_.valid()) {
+        std::memcpy(buf, memory_.data() + offset, len);
+        return static_cast<long>(len);
+    }
+    for (;;) {
+        ssize_t n = ::pread(file_.get(), buf, len, static_cast<off_t>(offset));
+        if (n < 0 && errno == EINTR) continue;
+        return static_cast<long>(n);
+    }
+}
+
+}  // namespace rtm

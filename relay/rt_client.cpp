@@ -1,0 +1,212 @@
+// rt_client.cpp — the libcurl side of the mail-gateway POST.
+#include "rt_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <stdexcept>
+
+#ifndef RTM_VERSION
+#define RTM_VERSION "0"
+#endif
+
+namespace rtm {
+namespace {
+
+CURL* easy(void* p) { return static_cast<CURL*>(p); }
+
+bool is_absolute_http_url(std::string_view url) {
+    auto starts = [&](std::string_view scheme) {
+        return url.size() > scheme.size() &&
+               std::equal(scheme.begin(), scheme.end(), url.begin(),
+                          [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+    };
+    return starts("http://") || starts("https://");
+}
+
+std::string trim(std::string_view s) {
+    auto first = s.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return {};
+    auto last = s.find_last_not_of(" \t\r\n");
+    return std::string(s.substr(first, last - first + 1));
+}
+
+struct CurlSlist {
+    curl_slist* list = nullptr;
+    ~CurlSlist() { curl_slist_free_all(list); }
+    void add(const std::string& line) {
+        curl_slist* next = curl_slist_append(list, line.c_str());
+        if (!next) throw std::bad_alloc();
+        list = next;
+    }
+};
+
+}  // namespace
+
+// What one HTTP exchange gathers through the callbacks.
+struct RtClient::Exchange {
+    const MultipartBody* body = nullptr;
+    std::uint64_t offset = 0;  // upload position
+    std::string response;      // at most RtReply::max_body bytes
+    bool response_cut = false;
+    std::string reason;        // reason phrase of the last status line
+    std::string location;      // Location of the last response
+
+    static size_t on_read(char* buf, size_t size, size_t n, void* self) {
+        auto* x = static_cast<Exchange*>(self);
+        long got = x->body->read_at(x->offset, buf, size * n);
+        if (got < 0) return CURL_READFUNC_ABORT;
+        x->offset += static_cast<std::uint64_t>(got);
+        return static_cast<size_t>(got);
+    }
+    static int on_seek(void* self, curl_off_t offset, int origin) {
+        auto* x = static_cast<Exchange*>(self);
+        if (origin != SEEK_SET || offset < 0) return CURL_SEEKFUNC_CANTSEEK;
+        x->offset = static_cast<std::uint64_t>(offset);
+        return CURL_SEEKFUNC_OK;
+    }
+    static size_t on_write(char* data, size_t size, size_t n, void* self) {
+        auto* x = static_cast<Exchange*>(self);
+        size_t len = size * n;
+        size_t room = RtReply::max_body - x->response.size();
+        x->response.append(data, std::min(len, room));
+        if (len > room) {
+            x->response_cut = true;  // enough to classify; stop reading a flood
+            return 0;
+        }
+        return len;
+    }
+    static size_t on_header(char* data, size_t size, size_t n, void* self) {
+        auto* x = static_cast<Exchange*>(self);
+        std::string_view line(data, size * n);
+        if (line.starts_with("HTTP/")) {  // a new response (after 100, or a redirect)
+            x->reason.clear();
+            x->location.clear();
+            auto sp = line.find(' ');
+            auto sp2 = sp == std::string_view::npos ? sp : line.find(' ', sp + 1);
+            if (sp2 != std::string_view::npos) x->reason = trim(line.substr(sp2 + 1));
+        } else if (line.size() > 9 && strncasecmp(line.data(), "location:", 9) == 0) {
+            x->location = trim(line.substr(9));
+        }
+        return size * n;
+    }
+};
+
+void http_global_init() {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        throw std::runtime_error("curl_global_init failed");
+    }
+}
+
+RtClient::RtClient(ClientOptions options)
+    : options_(std::move(options)), curl_(curl_easy_init(), [](void* p) { curl_easy_cleanup(easy(p)); }) {
+    if (!curl_) throw std::runtime_error("curl_easy_init failed");
+    if (options_.user_agent.empty()) options_.user_agent = "rt-milter/" RTM_VERSION;
+}
+
+RtClient::~RtClient() = default;
+
+RtReply RtClient::post(const Target& target, std::string_view prefix, const Message& message) {
+    MultipartBody body(form_fields(target), std::string(prefix), message);
+    return post(target.gateway_url(), body);
+}
+
+RtReply RtClient::post(const std::string& url, const MultipartBody& body) {
+    std::string next = url;
+    for (int redirects = 0;; ++redirects) {
+        if (options_.debug) options_.debug("connecting to " + next);
+        Exchange exchange;
+        RtReply reply = post_once(next, body, exchange);
+        if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
+            return reply;
+        }
+        if (exchange.location.empty()) {
+            return classify_transport_failure(reply.status_line + " without a Location header", false);
+        }
+        if (!is_absolute_http_url(exchange.location)) {
+            return classify_transport_failure(reply.status_line + " to '" + printable_line(exchange.location) +
+                                                  "': URL must be absolute (http:// or https://)",
+                                              false);
+        }
+        next = exchange.location;
+    }
+}
+
+RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x) {
+    if (!is_absolute_http_url(url)) {
+        return classify_transport_failure("'" + printable_line(url) + "': URL must be absolute (http:// or https://)",
+                                          false);
+    }
+    CURL* c = easy(curl_.get());
+    curl_easy_reset(c);  // keeps the connection cache: connections are reused
+    char errbuf[CURL_ERROR_SIZE] = "";
+    x.body = &body;
+
+    CurlSlist headers;
+    headers.add("Content-Type: " + body.content_type());
+    headers.add("Expect:");  // no 100-continue round trip
+
+    const long timeout = options_.timeout_seconds > 0 ? options_.timeout_seconds : 0;
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");  // rt-mailgate ignores http_proxy too
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.list);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, &Exchange::on_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, &x);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &Exchange::on_seek);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Exchange::on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Exchange::on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    // An inactivity timeout, like LWP's: connect within it, and never a
+    // whole timeout without a byte moving.
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, timeout > 0 ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    long os_errno = 0;
+    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+    // The handle outlives this frame: drop every pointer into it.
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+    curl_easy_setopt(c, CURLOPT_READDATA, nullptr);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, nullptr);
+
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0)) {
+        RtReply reply = classify_http(status, x.reason, x.response);
+        if (options_.debug) options_.debug(x.response);
+        return reply;
+    }
+
+    std::string what = *errbuf ? errbuf : curl_easy_strerror(rc);
+    if (os_errno != 0 && what.find(std::strerror(static_cast<int>(os_errno))) == std::string::npos) {
+        what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+        what = "read timeout: nothing from RT for " + std::to_string(timeout) + " s (" + what + ")";
+    }
+    bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                       rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+                       (rc == CURLE_OPERATION_TIMEDOUT && status == 0 && x.offset == 0);
+    return classify_transport_failure(printable_line(what, 300), unreachable);
+}
+
+}  // namespace rtm

@@ -1,0 +1,56 @@
+// rt_client.h — RtClient: one libcurl handle that POSTs messages to RT's mail
+// gateway and returns an RtReply. It streams the body from the spool with a
+// Content-Length (never chunked), follows up to three redirects by re-POSTing
+// to an absolute Location (as rt-mailgate does), verifies TLS unless told
+// not to, ignores proxy variables (as rt-mailgate does), and reuses its
+// connection across posts. One RtClient is used by one thread at a time.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "message.h"
+#include "multipart.h"
+#include "rt_reply.h"
+#include "target.h"
+
+namespace rtm {
+
+struct ClientOptions {
+    long timeout_seconds = 180;  // inactivity timeout (connect, then each wait); <= 0: none
+    std::string ca_file;         // CA bundle replacing the system's; empty: the system's
+    bool verify_tls = true;      // certificate and host name
+    std::string user_agent;      // empty: "rt-milter/<version>"
+    int max_redirects = 3;
+    std::function<void(std::string_view)> debug;  // receives one line at a time, when set
+};
+
+// Call once at program start, before any thread runs (libcurl's rule).
+void http_global_init();
+
+class RtClient {
+public:
+    explicit RtClient(ClientOptions options = {});
+    ~RtClient();
+    RtClient(const RtClient&) = delete;
+    RtClient& operator=(const RtClient&) = delete;
+
+    // POST the message, with prefix put before it, to the target's gateway.
+    RtReply post(const Target& target, std::string_view prefix, const Message& message);
+
+    // POST a prepared body to a full URL (what post() does after framing).
+    RtReply post(const std::string& url, const MultipartBody& body);
+
+    const ClientOptions& options() const { return options_; }
+
+private:
+    struct Exchange;
+    RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange);
+
+    ClientOptions options_;
+    std::unique_ptr<void, void (*)(void*)> curl_;
+};
+
+}  // namespace rtm

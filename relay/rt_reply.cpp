@@ -1,0 +1,67 @@
+// rt_reply.cpp — classification of RT mail-gateway answers.
+#include "rt_reply.h"
+
+namespace rtm {
+
+std::string_view to_string(RtReply::Kind kind) {
+    switch (kind) {
+        case RtReply::Kind::Delivered: return "delivered";
+        case RtReply::Kind::Refused: return "refused";
+        case RtReply::Kind::Temporary: return "temporary";
+    }
+    return "temporary";
+}
+
+RtReply classify_http(long status, std::string_view reason, std::string_view body) {
+    RtReply r;
+    r.http_status = status;
+    r.status_line = std::to_string(status);
+    if (!reason.empty()) r.status_line += " " + printable_line(reason, 100);
+    r.body.assign(body.substr(0, RtReply::max_body));
+    if (status < 200 || status > 299) {
+        r.kind = RtReply::Kind::Temporary;
+    } else if (body.starts_with("ok")) {  // a prefix match, as rt-mailgate's /^(ok|not ok)/
+        r.kind = RtReply::Kind::Delivered;
+    } else if (body.starts_with("not ok")) {
+        r.kind = RtReply::Kind::Refused;
+    } else {
+        r.kind = RtReply::Kind::Temporary;
+    }
+    return r;
+}
+
+RtReply classify_transport_failure(std::string what, bool unreachable) {
+    RtReply r;
+    r.kind = RtReply::Kind::Temporary;
+    r.transport_error = std::move(what);
+    r.unreachable = unreachable;
+    return r;
+}
+
+std::string printable_line(std::string_view text, std::size_t max) {
+    std::size_t end = text.find_first_of("\r\n");
+    std::string_view line = text.substr(0, end);
+    std::string out;
+    for (char c : line) {
+        auto u = static_cast<unsigned char>(c);
+        if (out.size() >= max) {
+            out += "...";
+            break;
+        }
+        out += (u >= 0x20 && u < 0x7f) ? c : (c == '\t' ? ' ' : '?');
+    }
+    if (end != std::string_view::npos && text.find_first_not_of("\r\n", end) != std::string_view::npos &&
+        !out.ends_with("...")) {
+        out += " ...";
+    }
+    return out;
+}
+
+std::string RtReply::summary() const {
+    if (!transport_error.empty()) return "HTTP request failed: " + transport_error;
+    if (http_status < 200 || http_status > 299) return "HTTP request failed: " + status_line;
+    if (body.empty()) return "RT answered with an empty body";
+    return "RT said: " + printable_line(body);
+}
+
+}  // namespace rtm
