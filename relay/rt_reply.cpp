@@ -18,11 +18,10 @@ RtReply classify_http(long status, std::string_view reason, std::string_view bod
     r.status_line = std::to_string(status);
     if (!reason.empty()) r.status_line += " " + printable_line(reason, 100);
     r.body.assign(body.substr(0, RtReply::max_body));
-    if (status < 200 || status > 299) {
-        r.kind = RtReply::Kind::Temporary;
-    } else if (body.starts_with("ok")) {  // a prefix match, as rt-mailgate's /^(ok|not ok)/
+    const bool success = status >= 200 && status <= 299;
+    if (success && body.starts_with("ok")) {  // a prefix match, as rt-mailgate's /^(ok|not ok)/
         r.kind = RtReply::Kind::Delivered;
-    } else if (body.starts_with("not ok")) {
+    } else if (success && body.starts_with("not ok")) {
         r.kind = RtReply::Kind::Refused;
     } else {
         r.kind = RtReply::Kind::Temporary;
