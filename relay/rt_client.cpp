@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -53,6 +54,29 @@ struct RtClient::Exchange {
     bool response_cut = false;
     std::string reason;        // reason phrase of the last status line
     std::string location;      // Location of the last response
+
+    // Inactivity timeout, as LWP's: give up when no byte has moved either
+    // way for idle_limit. (curl's low-speed check averages over several
+    // seconds, so it fires late after a fast upload.)
+    using Clock = std::chrono::steady_clock;
+    Clock::duration idle_limit{};
+    Clock::time_point last_activity = Clock::now();
+    curl_off_t last_down = 0, last_up = 0;
+    bool timed_out = false;
+
+    static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t, curl_off_t up) {
+        auto* x = static_cast<Exchange*>(self);
+        const auto now = Clock::now();
+        if (down != x->last_down || up != x->last_up) {
+            x->last_down = down;
+            x->last_up = up;
+            x->last_activity = now;
+        } else if (x->idle_limit.count() > 0 && now - x->last_activity >= x->idle_limit) {
+            x->timed_out = true;
+            return 1;  // abort the transfer
+        }
+        return 0;
+    }
 
     static size_t on_read(char* buf, size_t size, size_t n, void* self) {
         auto* x = static_cast<Exchange*>(self);
@@ -169,10 +193,12 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     // An inactivity timeout, like LWP's: connect within it, and never a
-    // whole timeout without a byte moving.
+    // whole timeout without a byte moving (see Exchange::on_progress).
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, timeout > 0 ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, timeout);
+    x.idle_limit = std::chrono::seconds(timeout);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Exchange::on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
@@ -189,6 +215,8 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, nullptr);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
 
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0)) {
         RtReply reply = classify_http(status, x.reason, x.response);
@@ -200,12 +228,14 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     if (os_errno != 0 && what.find(std::strerror(static_cast<int>(os_errno))) == std::string::npos) {
         what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
     }
-    if (rc == CURLE_OPERATION_TIMEDOUT) {
-        what = "read timeout: nothing from RT for " + std::to_string(timeout) + " s (" + what + ")";
+    if (x.timed_out) {
+        what = "read timeout: nothing from RT for " + std::to_string(timeout) + " s";
+    } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+        what = "connect timeout: no connection to RT within " + std::to_string(timeout) + " s";
     }
     bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-                       (rc == CURLE_OPERATION_TIMEDOUT && status == 0 && x.offset == 0);
+                       (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out);
     return classify_transport_failure(printable_line(what, 300), unreachable);
 }
 
