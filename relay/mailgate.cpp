@@ -336,8 +336,9 @@ int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::
     copts.verify_tls = o.verify_ssl.value_or(true);
     if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
     copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
-    if (o.debug) copts.debug = [&](std::string_view line) {
-        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(line.size()), line.data());
+    if (o.debug) copts.debug = [&](std::string_view text) {
+        while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);
+        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(text.size()), text.data());
     };
 
     try {
