@@ -63,9 +63,11 @@ struct RtClient::Exchange {
     Clock::time_point last_activity = Clock::now();
     curl_off_t last_down = 0, last_up = 0;
     bool timed_out = false;
+    const RtClient::Tick* tick = nullptr;
 
     static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t, curl_off_t up) {
         auto* x = static_cast<Exchange*>(self);
+        if (x->tick && *x->tick) (*x->tick)();
         const auto now = Clock::now();
         if (down != x->last_down || up != x->last_up) {
             x->last_down = down;
@@ -132,16 +134,17 @@ RtClient::RtClient(ClientOptions options)
 
 RtClient::~RtClient() = default;
 
-RtReply RtClient::post(const Target& target, std::string_view prefix, const Message& message) {
+RtReply RtClient::post(const Target& target, std::string_view prefix, const Message& message, const Tick& tick) {
     MultipartBody body(form_fields(target), std::string(prefix), message);
-    return post(target.gateway_url(), body);
+    return post(target.gateway_url(), body, tick);
 }
 
-RtReply RtClient::post(const std::string& url, const MultipartBody& body) {
+RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick) {
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
         if (options_.debug) options_.debug("connecting to " + next);
         Exchange exchange;
+        exchange.tick = &tick;
         RtReply reply = post_once(next, body, exchange);
         if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
             return reply;

@@ -37,17 +37,22 @@ public:
     RtClient(const RtClient&) = delete;
     RtClient& operator=(const RtClient&) = delete;
 
+    // Called about once a second (more often while bytes move) during a POST,
+    // on the posting thread: the milter keeps the MTA waiting with it.
+    using Tick = std::function<void()>;
+
     // POST the message, with prefix put before it, to the target's gateway.
-    RtReply post(const Target& target, std::string_view prefix, const Message& message);
+    RtReply post(const Target& target, std::string_view prefix, const Message& message, const Tick& tick = {});
 
     // POST a prepared body to a full URL (what post() does after framing).
-    RtReply post(const std::string& url, const MultipartBody& body);
+    RtReply post(const std::string& url, const MultipartBody& body, const Tick& tick = {});
 
     const ClientOptions& options() const { return options_; }
 
 private:
     struct Exchange;
     RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange);
+
 
     ClientOptions options_;
     std::unique_ptr<void, void (*)(void*)> curl_;

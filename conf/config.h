@@ -1,0 +1,85 @@
+// config.h — Config: rt-milter's configuration as plain values, and the
+// loader that reads it from TOML (toml++). Every problem is reported as
+// "file:line:col: key: what is wrong", all of them at once, and a config
+// with any error is refused whole. Knows nothing of libmilter or libcurl.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtm {
+
+// One RT server: [rt] is the default, [servers.NAME] are further ones.
+struct RtServer {
+    std::string name;           // "rt" for the default, else the NAME of [servers.NAME]
+    std::string url;            // base URL, http:// or https://, no trailing /REST path
+    long timeout = 180;         // seconds of inactivity per POST (1..3600)
+    std::string ca_file;        // "" = the system's CA bundle
+    bool verify_tls = true;
+    int max_concurrent = 16;    // POSTs in flight to this server at once (1..1024)
+};
+
+enum class ExtensionMode { None, Queue, Ticket, Action };
+
+// One [[route]]: an RT address and where its mail goes.
+struct Route {
+    std::string address;        // as written in the file
+    std::string local_part;     // lower-cased
+    std::string domain;         // lower-cased
+    std::string server = "rt";  // key of Config::servers
+    std::optional<std::string> queue;
+    std::optional<std::string> action;      // validated: dash list of correspond|comment|take|resolve
+    ExtensionMode extension = ExtensionMode::None;
+    std::vector<std::string> queues;        // allow-list for extension = "queue" (empty: any)
+    std::vector<std::string> actions;       // allow-list for extension = "action"
+                                            // (default when omitted: correspond, comment)
+    std::string origin;         // "file:line" of the [[route]], for messages
+};
+
+enum class OnRefusal { Reject, Accept };
+enum class LogLevel { Error, Warning, Info, Debug };
+
+struct Config {
+    std::string path;                       // the file it was read from
+    std::string socket = "unix:/run/rt-milter/rt-milter.sock";
+    unsigned socket_mode = 0660;            // from the string "0660" (octal)
+    std::string socket_group;               // "" = the process's group
+    std::string user;                       // "" = do not change user
+    LogLevel log_level = LogLevel::Info;
+    std::string recipient_delimiter = "+";  // a set of characters; "" = no extensions
+    OnRefusal on_refusal = OnRefusal::Reject;
+    std::uint64_t max_message_size = 0;     // bytes; 0 = no limit of our own
+    std::string spool_dir = "/var/spool/rt-milter";
+    std::string journal = "/var/lib/rt-milter/journal.sqlite";  // "" = off (used by a later issue)
+    std::map<std::string, RtServer> servers;  // "rt" = [rt], the default; others by name
+    std::vector<Route> routes;
+
+    const RtServer& server_for(const Route& route) const { return servers.at(route.server); }
+};
+
+struct ConfigError {
+    std::string file;
+    int line = 0;      // 0: not tied to a place (e.g. the file cannot be read)
+    int column = 0;
+    std::string key;   // dotted path, e.g. "route[2].extension" or "rt.url"; may be empty
+    std::string what;
+    std::string to_string() const;  // "file:line:col: key: what" (parts that are unknown left out)
+};
+
+struct LoadResult {
+    std::optional<Config> config;      // set only when errors is empty
+    std::vector<ConfigError> errors;
+};
+
+LoadResult load_config_file(const std::string& path);
+LoadResult load_config_string(std::string_view text, const std::string& path);
+
+std::string_view to_string(ExtensionMode mode);
+std::string_view to_string(OnRefusal policy);
+std::string_view to_string(LogLevel level);
+
+}  // namespace rtm

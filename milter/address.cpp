@@ -1,0 +1,119 @@
+// address.cpp — envelope address parsing (RFC 5321 Path / Mailbox, lenient
+// where MTAs are: angle brackets optional, source route ignored).
+#include "address.h"
+
+#include <algorithm>
+
+namespace rtm {
+namespace {
+
+bool is_atext_or_dot(char c) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) return true;  // SMTPUTF8 local parts pass through
+    if (std::isalnum(u)) return true;
+    return std::string_view("!#$%&'*+-/=?^_`{|}~.").find(c) != std::string_view::npos;
+}
+
+bool needs_quotes(std::string_view local) {
+    if (local.empty() || local.front() == '.' || local.back() == '.') return true;
+    if (local.find("..") != std::string_view::npos) return true;
+    return !std::all_of(local.begin(), local.end(), is_atext_or_dot);
+}
+
+}  // namespace
+
+std::string EnvelopeAddress::address() const {
+    if (null_sender()) return "";
+    std::string l;
+    if (needs_quotes(local)) {
+        l = "\"";
+        for (char c : local) {
+            if (c == '"' || c == '\\') l += '\\';
+            l += c;
+        }
+        l += '"';
+    } else {
+        l = local;
+    }
+    return domain.empty() ? l : l + "@" + domain;
+}
+
+AddressParse parse_envelope_address(std::string_view raw) {
+    AddressParse result;
+    EnvelopeAddress a;
+    a.raw = std::string(raw);
+    std::string_view s = raw;
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    if (s.starts_with("<")) {
+        if (!s.ends_with(">") || s.size() < 2) {
+            result.error = "unbalanced angle brackets";
+            return result;
+        }
+        s = s.substr(1, s.size() - 2);
+    }
+    if (s.empty()) {  // "<>": the null sender
+        result.address = std::move(a);
+        return result;
+    }
+    // A source route "@a,@b:user@domain" is obsolete; the mailbox follows ':'.
+    if (s.front() == '@') {
+        auto colon = s.find(':');
+        if (colon == std::string_view::npos) {
+            result.error = "source route without ':'";
+            return result;
+        }
+        s.remove_prefix(colon + 1);
+    }
+    std::size_t i = 0;
+    if (!s.empty() && s.front() == '"') {
+        for (i = 1; i < s.size() && s[i] != '"'; ++i) {
+            if (s[i] == '\\' && i + 1 < s.size()) ++i;
+            a.local += s[i];
+        }
+        if (i >= s.size()) {
+            result.error = "unterminated quoted local part";
+            return result;
+        }
+        ++i;  // past the closing quote
+        if (i < s.size() && s[i] != '@') {
+            result.error = "text after the quoted local part";
+            return result;
+        }
+    } else {
+        i = s.rfind('@');
+        if (i == std::string_view::npos) i = s.size();
+        a.local = std::string(s.substr(0, i));
+        if (a.local.empty()) {
+            result.error = "empty local part";
+            return result;
+        }
+        if (!std::all_of(a.local.begin(), a.local.end(), is_atext_or_dot)) {
+            result.error = "invalid character in local part (quote it)";
+            return result;
+        }
+    }
+    if (i < s.size()) {
+        a.domain = std::string(s.substr(i + 1));
+        if (a.domain.empty()) {
+            result.error = "empty domain";
+            return result;
+        }
+    }
+    for (unsigned char c : a.local + a.domain) {
+        if (c < 0x20 || c == 0x7f) {
+            result.error = "control character in address";
+            return result;
+        }
+    }
+    for (char c : a.domain) {
+        if (c == ' ' || c == '<' || c == '>' || c == '@' || c == '"' || c == ',' || c == '\\') {
+            result.error = "invalid character in domain";
+            return result;
+        }
+    }
+    result.address = std::move(a);
+    return result;
+}
+
+}  // namespace rtm

@@ -1,0 +1,30 @@
+// address.h — envelope addresses as the MTA hands them to a milter
+// (argv[0] of MAIL FROM / RCPT TO: "<Local+ext@Domain>", possibly with a
+// source route or a quoted local part), parsed into local part and domain.
+// Parsing only: no routing, no case folding of what is kept.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "value_checks.h"  // ascii_lower
+
+namespace rtm {
+
+struct EnvelopeAddress {
+    std::string raw;     // exactly as received (what smfi_delrcpt must be given back)
+    std::string local;   // local part, unquoted, case kept; empty for the null sender "<>"
+    std::string domain;  // domain, case kept; empty when the address has none
+    bool null_sender() const { return local.empty() && domain.empty(); }
+    std::string address() const;  // local@domain (local re-quoted when it needs quotes)
+};
+
+struct AddressParse {
+    std::optional<EnvelopeAddress> address;
+    std::string error;  // why it could not be parsed, for a "501 5.1.3"-style reply
+};
+
+AddressParse parse_envelope_address(std::string_view raw);
+
+}  // namespace rtm

@@ -1,0 +1,221 @@
+// callbacks.cpp — libmilter callbacks → Session, and LibmilterMta, the
+// MtaApi over smfi_*. The only file of milter/ that calls libmilter's
+// per-connection API.
+#include "callbacks.h"
+
+#include <arpa/inet.h>
+#include <libmilter/mfapi.h>
+#include <netinet/in.h>
+
+#include <atomic>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "log.h"
+#include "session.h"
+
+namespace rtm::milter {
+namespace {
+
+std::mutex g_runtime_mutex;
+std::shared_ptr<const Runtime> g_runtime;
+std::atomic<int> g_connections{0};
+
+class LibmilterMta : public MtaApi {
+public:
+    SMFICTX* ctx = nullptr;
+
+    std::string macro(const char* name) override {
+        const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+        if (!v && name[0] != '{' && name[1] == '\0') {  // single letters also come braced
+            std::string braced = std::string("{") + name + "}";
+            v = smfi_getsymval(ctx, braced.data());
+        }
+        return v ? v : "";
+    }
+    void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+        if (smfi_setreply(ctx, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
+                          const_cast<char*>(text.c_str())) != MI_SUCCESS) {
+            log::warning("smfi_setreply(" + rcode + " " + xcode + ") failed");
+        }
+    }
+    bool delete_recipient(const std::string& raw) override {
+        return smfi_delrcpt(ctx, const_cast<char*>(raw.c_str())) == MI_SUCCESS;
+    }
+    void progress() override { smfi_progress(ctx); }
+};
+
+struct Connection {
+    LibmilterMta mta;
+    Session session{&current_runtime, mta};
+    std::string version;  // macro v, kept from connect
+    Connection() { ++g_connections; }
+    ~Connection() { --g_connections; }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+};
+
+Connection* get(SMFICTX* ctx, bool create) {
+    auto* c = static_cast<Connection*>(smfi_getpriv(ctx));
+    if (!c && create) {
+        c = new Connection();  // owned through smfi_setpriv until close
+        if (smfi_setpriv(ctx, c) != MI_SUCCESS) {
+            delete c;
+            return nullptr;
+        }
+    }
+    if (c) c->mta.ctx = ctx;
+    return c;
+}
+
+sfsistat to_sfsistat(Verdict v) {
+    switch (v) {
+        case Verdict::Continue: return SMFIS_CONTINUE;
+        case Verdict::Accept: return SMFIS_ACCEPT;
+        case Verdict::Reject: return SMFIS_REJECT;
+        case Verdict::Tempfail: return SMFIS_TEMPFAIL;
+        case Verdict::Discard: return SMFIS_DISCARD;
+    }
+    return SMFIS_TEMPFAIL;
+}
+
+std::vector<std::string> args_of(char** argv) {
+    std::vector<std::string> args;
+    for (; argv && *argv; ++argv) args.emplace_back(*argv);
+    return args;
+}
+
+// Runs one callback body; anything thrown becomes a tempfail and a log line.
+template <typename F>
+sfsistat guarded(SMFICTX* ctx, const char* stage, F&& body) {
+    try {
+        Connection* c = get(ctx, true);
+        if (!c) {
+            log::error(std::string(stage) + ": cannot keep per-connection state");
+            return SMFIS_TEMPFAIL;
+        }
+        return to_sfsistat(body(*c));
+    } catch (const std::exception& e) {
+        log::error(std::string(stage) + ": internal error: " + e.what() + "; answering tempfail");
+    } catch (...) {
+        log::error(std::string(stage) + ": unknown internal error; answering tempfail");
+    }
+    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
+                  const_cast<char*>("rt-milter internal error; try again later"));
+    return SMFIS_TEMPFAIL;
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+    return guarded(ctx, "negotiate", [&](Connection& c) {
+        if (!(f0 & SMFIF_DELRCPT)) {
+            log::error("the MTA does not offer SMFIF_DELRCPT (recipient removal); refusing this connection");
+            return Verdict::Reject;
+        }
+        *pf0 = SMFIF_DELRCPT;
+        *pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN);
+        *pf2 = *pf3 = 0;
+        c.session.set_lead_space_kept((*pf1 & SMFIP_HDR_LEADSPC) != 0);
+        if (f0 & SMFIF_SETSYMLIST) {
+            *pf0 |= SMFIF_SETSYMLIST;
+            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("v j {daemon_name}"));
+        }
+        return Verdict::Continue;
+    });
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
+    return guarded(ctx, "connect", [&](Connection& c) {
+        char text[INET6_ADDRSTRLEN] = "unknown";
+        if (addr && addr->sa_family == AF_INET) {
+            inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addr)->sin_addr, text, sizeof text);
+        } else if (addr && addr->sa_family == AF_INET6) {
+            inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr, text, sizeof text);
+        }
+        c.session.connect(host ? host : "unknown", text);
+        return Verdict::Continue;
+    });
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); });
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    return guarded(ctx, "RCPT", [&](Connection& c) { return c.session.rcpt(args_of(argv)); });
+}
+
+sfsistat on_data(SMFICTX* ctx) {
+    return guarded(ctx, "DATA", [&](Connection& c) { return c.session.data(); });
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    return guarded(ctx, "header", [&](Connection& c) {
+        return c.session.header(name ? name : "", value ? value : "");
+    });
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    return guarded(ctx, "end of headers", [&](Connection& c) { return c.session.end_of_headers(); });
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t len) {
+    return guarded(ctx, "body", [&](Connection& c) {
+        return c.session.body(std::string_view(reinterpret_cast<const char*>(bytes), len));
+    });
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+    return guarded(ctx, "end of message", [&](Connection& c) { return c.session.end_of_message(); });
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    if (auto* c = static_cast<Connection*>(smfi_getpriv(ctx))) c->session.abort();
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    delete static_cast<Connection*>(smfi_getpriv(ctx));  // may be null: close can be the only callback
+    smfi_setpriv(ctx, nullptr);
+    return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+void set_runtime(std::shared_ptr<const Runtime> runtime) {
+    std::lock_guard lock(g_runtime_mutex);
+    g_runtime = std::move(runtime);
+}
+
+std::shared_ptr<const Runtime> current_runtime() {
+    std::lock_guard lock(g_runtime_mutex);
+    return g_runtime;
+}
+
+int live_connections() { return g_connections.load(); }
+
+bool register_filter() {
+    smfiDesc desc{};
+    desc.xxfi_name = const_cast<char*>("rt-milter");
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = SMFIF_DELRCPT;
+    desc.xxfi_connect = on_connect;
+    desc.xxfi_envfrom = on_envfrom;
+    desc.xxfi_envrcpt = on_envrcpt;
+    desc.xxfi_header = on_header;
+    desc.xxfi_eoh = on_eoh;
+    desc.xxfi_body = on_body;
+    desc.xxfi_eom = on_eom;
+    desc.xxfi_abort = on_abort;
+    desc.xxfi_close = on_close;
+    desc.xxfi_data = on_data;
+    desc.xxfi_negotiate = on_negotiate;
+    if (smfi_register(desc) != MI_SUCCESS) {
+        log::error("smfi_register failed");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace rtm::milter

@@ -1,0 +1,139 @@
+// main.cpp — rt-milter's command line: the daemon (default), --check-config
+// (validate and print the resolved routes), --test (one message through
+// the same path, no MTA). Usage errors exit 64, configuration errors 78.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "rt_client.h"
+#include "runtime.h"
+#include "test_mode.h"
+
+namespace {
+
+const char kUsage[] = R"(usage: rt-milter [-c FILE] [--debug] [--log-stderr]
+       rt-milter --check-config [-c FILE]
+       rt-milter --test --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--dry-run] [-c FILE] [MESSAGE]
+
+rt-milter delivers mail for RT addresses into Request Tracker during the SMTP
+session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
+
+  -c FILE          configuration (default /etc/rt-milter/rt-milter.toml)
+  --check-config   validate the configuration, print the resolved routes, exit
+  --test           run MESSAGE (or standard input) through routing, assembly,
+                   POST and verdict as a live session would, printing each
+                   step and the SMTP reply the client would get
+    --rcpt ADDR    an envelope recipient (repeatable)
+    --from ADDR    the envelope sender (default: none, the null sender)
+    --dry-run      show what would be posted, post nothing
+  --debug          log at debug level, also on standard error
+  --log-stderr     log to standard error instead of syslog
+  -h, --help       this text
+
+Signals: SIGUSR1 reloads the configuration (a bad file is logged and the
+running one stays); SIGTERM or SIGHUP stop, after in-flight messages.
+Exit status: 0 ok; --test: 0 accepted, 1 rejected, 75 tempfailed;
+64 usage error; 78 configuration error.
+)";
+
+void print_routes(const rtm::Config& c) {
+    std::printf("configuration %s: ok\n", c.path.c_str());
+    std::printf("socket %s, recipient_delimiter \"%s\", on_refusal %s, max_message_size %llu\n", c.socket.c_str(),
+                c.recipient_delimiter.c_str(), std::string(rtm::to_string(c.on_refusal)).c_str(),
+                static_cast<unsigned long long>(c.max_message_size));
+    for (const auto& [name, s] : c.servers) {
+        std::printf("server %s: %s (timeout %lds, max_concurrent %d, TLS verification %s%s)\n", name.c_str(),
+                    s.url.c_str(), s.timeout, s.max_concurrent, s.verify_tls ? "on" : "OFF",
+                    s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str());
+    }
+    std::printf("%zu route(s):\n", c.routes.size());
+    for (const rtm::Route& r : c.routes) {
+        std::printf("  %s@%s -> %s queue=%s action=%s", r.local_part.c_str(), r.domain.c_str(), r.server.c_str(),
+                    r.queue ? r.queue->c_str() : "(RT's default)", r.action ? r.action->c_str() : "(correspond)");
+        if (r.extension != rtm::ExtensionMode::None) {
+            std::printf(" extension=%s", std::string(rtm::to_string(r.extension)).c_str());
+            const auto& list = r.extension == rtm::ExtensionMode::Queue ? r.queues : r.actions;
+            if (r.extension != rtm::ExtensionMode::Ticket) {
+                std::string joined;
+                for (const auto& q : list) joined += (joined.empty() ? "" : ", ") + q;
+                std::printf(" allowed=[%s]", list.empty() ? "any" : joined.c_str());
+            }
+        }
+        std::printf("  (%s)\n", r.origin.c_str());
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path = "/etc/rt-milter/rt-milter.toml";
+    bool check = false, test = false, dry_run = false, debug = false, log_stderr = false;
+    rtm::TestModeOptions test_options;
+    std::vector<std::string> rest;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        auto value = [&](const char* what) -> std::string {
+            if (i + 1 >= argc) {
+                std::fprintf(stderr, "rt-milter: %s needs a value\n%s", what, kUsage);
+                std::exit(64);
+            }
+            return argv[++i];
+        };
+        if (a == "-c" || a == "--config") config_path = value("-c");
+        else if (a == "--check-config") check = true;
+        else if (a == "--test") test = true;
+        else if (a == "--rcpt") test_options.recipients.push_back(value("--rcpt"));
+        else if (a == "--from") test_options.sender = value("--from");
+        else if (a == "--dry-run") dry_run = true;
+        else if (a == "--debug") debug = true;
+        else if (a == "--log-stderr") log_stderr = true;
+        else if (a == "-h" || a == "--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else if (a.size() > 1 && a[0] == '-') {
+            std::fprintf(stderr, "rt-milter: unknown option %s\n%s", a.c_str(), kUsage);
+            return 64;
+        } else {
+            rest.push_back(a);
+        }
+    }
+    for (std::string* addr : {&test_options.sender}) {
+        if (addr->size() >= 2 && addr->front() == '<' && addr->back() == '>') *addr = addr->substr(1, addr->size() - 2);
+    }
+    for (std::string& r : test_options.recipients) {
+        if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
+    }
+    if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
+        (check && test)) {
+        std::fputs(kUsage, stderr);
+        return 64;
+    }
+
+    const bool interactive = check || test;
+    rtm::log::init({.ident = "rt-milter",
+                    .syslog = !interactive && !log_stderr,
+                    .stderr_too = interactive || debug || log_stderr,
+                    .level = debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
+
+    if (check || test) {
+        rtm::LoadResult loaded = rtm::load_config_file(config_path);
+        if (!loaded.config) {
+            for (const rtm::ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+            std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
+            return 78;
+        }
+        if (check) {
+            print_routes(*loaded.config);
+            return 0;
+        }
+        rtm::http_global_init();
+        test_options.dry_run = dry_run;
+        test_options.message_path = rest.empty() ? "-" : rest[0];
+        return rtm::run_test_mode(std::make_shared<const rtm::Runtime>(std::move(*loaded.config)), test_options);
+    }
+    return rtm::run_daemon({.config_path = config_path});
+}

@@ -1,0 +1,38 @@
+// message_builder.h — MessageBuilder: rebuilds the message exactly from the
+// milter's header and body callbacks into a relay Message (memory, then an
+// unlinked spool file). Header names, values, folding and spacing are kept
+// as the MTA passes them (with SMFIP_HDR_LEADSPC); line ends become LF, as
+// local delivery hands mail to rt-mailgate. Counts bytes for size limits.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "message.h"
+
+namespace rtm {
+
+class MessageBuilder {
+public:
+    // lead_space_kept: the MTA passes the space after the colon (SMFIP_HDR_LEADSPC);
+    // otherwise one space is put back, as the MTA would write it.
+    MessageBuilder(SpoolOptions spool, bool lead_space_kept);
+
+    Status header(std::string_view name, std::string_view value);
+    Status end_of_headers();
+    Status body(std::string_view chunk);
+    Status finish();  // flushes a trailing CR
+
+    const Message& message() const { return message_; }
+    std::uint64_t size() const { return message_.size(); }
+
+private:
+    Status append_lf(std::string_view text);  // CRLF → LF, a CR at a chunk's end held back
+
+    Message message_;
+    bool lead_space_kept_;
+    bool pending_cr_ = false;
+    std::string scratch_;
+};
+
+}  // namespace rtm

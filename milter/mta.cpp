@@ -1,0 +1,27 @@
+// mta.cpp — reply-text sanitizing shared by every MtaApi.
+#include "mta.h"
+
+#include <algorithm>
+
+namespace rtm {
+
+std::string sanitize_reply_text(const std::string& text) {
+    constexpr std::size_t kMax = 980;  // libmilter's MAXREPLYLEN
+    std::string out;
+    out.reserve(std::min(text.size() + 8, kMax));
+    for (char c : text) {
+        auto u = static_cast<unsigned char>(c);
+        const std::size_t need = c == '%' ? 2 : 1;
+        if (out.size() + need > kMax) break;
+        if (c == '%') {
+            out += "%%";
+        } else if (u >= 0x20 && u < 0x7f) {
+            out += c;
+        } else {
+            out += c == '\t' ? ' ' : '?';
+        }
+    }
+    return out;
+}
+
+}  // namespace rtm

@@ -1,0 +1,319 @@
+// session.cpp — the transaction logic: RCPT routing, capture, the POSTs at
+// end of message, and RT's answers mapped to the SMTP verdict.
+#include "session.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+#include <future>
+#include <map>
+#include <sstream>
+#include <tuple>
+
+#include "log.h"
+#include "multipart.h"
+
+namespace rtm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string strip_brackets(std::string_view raw) {
+    if (raw.size() >= 2 && raw.front() == '<' && raw.back() == '>') raw = raw.substr(1, raw.size() - 2);
+    return std::string(raw);
+}
+
+std::string fixed(double v) {
+    std::ostringstream s;
+    s.setf(std::ios::fixed);
+    s.precision(2);
+    s << v;
+    return s.str();
+}
+
+std::string describe_target(const Delivery& d) {
+    std::string s = d.server;
+    if (d.target.queue) s += " queue=" + *d.target.queue;
+    if (d.target.action) s += " action=" + *d.target.action;
+    if (d.target.ticket) s += " ticket=" + *d.target.ticket;
+    return s;
+}
+
+std::string join_recipients(const std::vector<std::string>& raws) {
+    std::string s;
+    for (const std::string& r : raws) s += (s.empty() ? "" : ",") + r;
+    return s;
+}
+
+std::atomic<int> g_in_flight{0};
+
+}  // namespace
+
+Session::InFlight::InFlight() { ++g_in_flight; }
+Session::InFlight::~InFlight() {
+    if (counted) --g_in_flight;
+}
+Session::InFlight::InFlight(InFlight&& other) noexcept : counted(std::exchange(other.counted, false)) {}
+Session::InFlight& Session::InFlight::operator=(InFlight&& other) noexcept {
+    if (this != &other) {
+        if (counted) --g_in_flight;
+        counted = std::exchange(other.counted, false);
+    }
+    return *this;
+}
+
+int Session::in_flight() { return g_in_flight.load(); }
+
+Session::Session(RuntimeSource runtime, MtaApi& mta) : runtime_source_(std::move(runtime)), mta_(mta) {}
+
+void Session::connect(std::string client_host, std::string client_addr) {
+    client_ = client_host + "[" + client_addr + "]";
+}
+
+Verdict Session::reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text) {
+    mta_.set_reply(rcode, xcode, sanitize_reply_text(text));
+    return verdict;
+}
+
+Verdict Session::mail(const std::vector<std::string>& args) {
+    tx_.reset();  // abort is not always called between transactions
+    Transaction tx;
+    tx.started = Clock::now();
+    tx.runtime = runtime_source_();
+    if (!tx.runtime) return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter has no configuration loaded");
+    if (!args.empty()) {
+        AddressParse parsed = parse_envelope_address(args[0]);
+        tx.sender = parsed.address ? parsed.address->address() : strip_brackets(args[0]);
+    }
+    for (std::size_t i = 1; i < args.size(); ++i) {
+        if (args[i].size() > 5 && ascii_lower(args[i].substr(0, 5)) == "size=") {
+            tx.declared_size = std::strtoull(args[i].c_str() + 5, nullptr, 10);
+        }
+    }
+    tx_ = std::move(tx);
+    return Verdict::Continue;
+}
+
+Verdict Session::rcpt(const std::vector<std::string>& args) {
+    if (!tx_ || args.empty()) return Verdict::Continue;
+    const Config& config = tx_->runtime->config();
+    AddressParse parsed = parse_envelope_address(args[0]);
+    if (!parsed.address) {
+        // Only our business when it names one of our domains.
+        const std::string lower = ascii_lower(args[0]);
+        bool ours = std::any_of(config.routes.begin(), config.routes.end(),
+                                [&](const Route& r) { return lower.find("@" + r.domain) != std::string::npos; });
+        if (!ours) return Verdict::Continue;
+        return reply(Verdict::Reject, "501", "5.1.3", "bad recipient address syntax: " + parsed.error);
+    }
+    RouteDecision decision = tx_->runtime->routes().route(*parsed.address);
+    switch (decision.kind) {
+        case RouteDecision::Kind::NotRt:
+            ++tx_->other_recipients;
+            return Verdict::Continue;
+        case RouteDecision::Kind::Refused:
+            log::info("refused recipient " + args[0] + " from <" + tx_->sender + ">: " + decision.xcode + " " +
+                      decision.text);
+            return reply(Verdict::Reject, decision.rcode, decision.xcode, decision.text);
+        case RouteDecision::Kind::Routed:
+            break;
+    }
+    if (config.max_message_size > 0 && tx_->declared_size > config.max_message_size) {
+        return reply(Verdict::Reject, "552", "5.3.4",
+                     "message too big for RT (" + std::to_string(tx_->declared_size) + " bytes declared, limit " +
+                         std::to_string(config.max_message_size) + ")");
+    }
+    tx_->rt.push_back({std::move(*parsed.address), std::move(decision)});
+    return Verdict::Continue;
+}
+
+Verdict Session::capture(Status status) {
+    if (status) return Verdict::Continue;
+    tx_->capture_error = status.error();
+    log::error("cannot spool message from <" + tx_->sender + ">: " + status.error());
+    return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot spool the message; try again later");
+}
+
+Verdict Session::data() {
+    if (!tx_ || tx_->rt.empty()) return Verdict::Accept;  // no RT recipient: not ours, stop here
+    if (!tx_->message) {
+        SpoolOptions spool{.memory_limit = 1 << 20, .dir = tx_->runtime->config().spool_dir};
+        tx_->message.emplace(std::move(spool), lead_space_kept_);
+    }
+    return Verdict::Continue;
+}
+
+Verdict Session::header(std::string_view name, std::string_view value) {
+    if (Verdict v = data(); v != Verdict::Continue) return v;
+    return capture(tx_->message->header(name, value));
+}
+
+Verdict Session::end_of_headers() {
+    if (Verdict v = data(); v != Verdict::Continue) return v;
+    return capture(tx_->message->end_of_headers());
+}
+
+Verdict Session::body(std::string_view chunk) {
+    if (Verdict v = data(); v != Verdict::Continue) return v;
+    if (Verdict v = capture(tx_->message->body(chunk)); v != Verdict::Continue) return v;
+    const std::uint64_t limit = tx_->runtime->config().max_message_size;
+    if (limit > 0 && tx_->message->size() > limit) {
+        tx_->too_big = true;
+        return reply(Verdict::Reject, "552", "5.3.4",
+                     "message too big for RT (over " + std::to_string(limit) + " bytes)");
+    }
+    return Verdict::Continue;
+}
+
+void Session::abort() { tx_.reset(); }
+
+void Session::tick() {
+    const auto now = Clock::now();
+    if (now - last_progress_ >= std::chrono::seconds(2)) {
+        last_progress_ = now;
+        mta_.progress();
+    }
+}
+
+std::vector<Delivery> Session::plan_deliveries() const {
+    std::vector<Delivery> deliveries;
+    std::map<std::tuple<std::string, std::string, std::string, std::string, std::string>, std::size_t> index;
+    auto field = [](const std::optional<std::string>& f) { return f ? "=" + *f : std::string(); };
+    for (const RtRecipient& r : tx_->rt) {
+        const RouteDecision& d = r.decision;
+        auto key = std::make_tuple(d.route->server, field(d.target.queue), field(d.target.action),
+                                   field(d.target.ticket), d.extension);
+        auto [it, fresh] = index.emplace(key, deliveries.size());
+        if (fresh) deliveries.push_back({d.route->server, d.target, d.extension, {}, {}, 0, 0, {}});
+        deliveries[it->second].recipients.push_back(r.address.raw);
+    }
+    return deliveries;
+}
+
+void Session::post_all(std::vector<Delivery>& deliveries) {
+    const std::shared_ptr<const Runtime> runtime = tx_->runtime;
+    const std::string sender = tx_->sender;
+    const Message& message = tx_->message->message();
+    auto post_one = [this, runtime, sender, &message](Delivery& d, const RtClient::Tick& tick) {
+        const auto start = Clock::now();
+        const std::string prefix = posted_prefix(sender, d.extension);
+        d.posted_size = prefix.size() + message.size();
+        if (inspect_) {
+            std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(message.size(), 600)), '\0');
+            head.resize(static_cast<std::size_t>(std::max(0L, message.read_at(0, head.data(), head.size()))));
+            d.posted_head = prefix + head.substr(0, head.rfind('\n') + 1);
+        }
+        if (dry_run_) {
+            d.reply = classify_http(200, "OK", "ok (dry run: nothing was posted)");
+            return;
+        }
+        try {
+            ServerPool& pool = runtime->pool(d.server);
+            auto lease = pool.acquire(start + std::chrono::seconds(pool.server().timeout), tick);
+            if (!lease) {
+                d.reply = classify_transport_failure(
+                    "RT server " + d.server + " busy: " + std::to_string(pool.server().max_concurrent) +
+                        " POSTs already in flight (max_concurrent)",
+                    false);
+            } else {
+                MultipartBody body(form_fields(d.target), prefix, message);
+                d.reply = lease->client().post(d.target.gateway_url(), body, tick);
+            }
+        } catch (const std::exception& e) {
+            d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
+        }
+        d.seconds = seconds_since(start);
+    };
+    RtClient::Tick tick = [this] { this->tick(); };
+    std::vector<std::future<void>> others;
+    for (std::size_t i = 1; i < deliveries.size(); ++i) {
+        others.push_back(std::async(std::launch::async, [&post_one, &d = deliveries[i]] { post_one(d, {}); }));
+    }
+    post_one(deliveries[0], tick);
+    for (auto& f : others) {
+        while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) this->tick();
+        f.get();
+    }
+}
+
+Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& summary) {
+    std::vector<const Delivery*> temporary, refused, delivered;
+    for (const Delivery& d : deliveries) {
+        switch (d.reply.kind) {
+            case RtReply::Kind::Temporary: temporary.push_back(&d); break;
+            case RtReply::Kind::Refused: refused.push_back(&d); break;
+            case RtReply::Kind::Delivered: delivered.push_back(&d); break;
+        }
+    }
+    if (!temporary.empty()) {
+        const bool unreachable =
+            std::all_of(temporary.begin(), temporary.end(), [](const Delivery* d) { return d->reply.unreachable; });
+        const Delivery& first = *temporary.front();
+        std::string text = "RT did not take the message for " + first.recipients.front() + ": " +
+                           first.reply.summary() + "; try again later";
+        summary = "451 " + std::string(unreachable ? "4.4.1 " : "4.3.0 ") + text;
+        return reply(Verdict::Tempfail, "451", unreachable ? "4.4.1" : "4.3.0", text);
+    }
+    const Config& config = tx_->runtime->config();
+    if (!refused.empty() && delivered.empty() && tx_->other_recipients == 0 &&
+        config.on_refusal == OnRefusal::Reject) {
+        const Delivery& first = *refused.front();
+        std::string text = "RT refused the message for " + first.recipients.front() + ": " + first.reply.summary();
+        summary = "550 5.7.1 " + text;
+        return reply(Verdict::Reject, "550", "5.7.1", text);
+    }
+    // Accepted: RT has every RT copy (or refused it and told the sender).
+    const bool postfix = mta_.macro("v").find("Postfix") != std::string::npos;
+    if (!postfix && tx_->other_recipients == 0) {
+        // Sendmail: nothing left to deliver; discarding is clean there (on
+        // Postfix it would throttle new mail, so recipients are removed).
+        summary = "accepted, discarded (every recipient delivered to RT)";
+        return Verdict::Discard;
+    }
+    for (const RtRecipient& r : tx_->rt) {
+        if (!mta_.delete_recipient(r.address.raw)) {
+            summary = "451 4.3.0 cannot remove recipient " + r.address.raw;
+            log::error("smfi_delrcpt(" + r.address.raw + ") failed");
+            return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter could not update the recipients; try again later");
+        }
+    }
+    summary = "accepted, " + std::to_string(tx_->rt.size()) + " RT recipient(s) removed";
+    if (tx_->other_recipients > 0) summary += ", " + std::to_string(tx_->other_recipients) + " other(s) kept";
+    return Verdict::Accept;
+}
+
+Verdict Session::end_of_message() {
+    last_deliveries_.clear();
+    if (!tx_ || tx_->rt.empty()) return Verdict::Continue;
+    if (!tx_->message) data();
+    if (Verdict v = capture(tx_->message->finish()); v != Verdict::Continue) return v;
+    last_progress_ = Clock::now();
+
+    std::vector<Delivery> deliveries = plan_deliveries();
+    post_all(deliveries);
+    std::string summary;
+    Verdict verdict = decide(deliveries, summary);
+    log_transaction(deliveries, summary);
+    last_deliveries_ = std::move(deliveries);
+    tx_.reset();
+    return verdict;
+}
+
+void Session::log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const {
+    std::string qid = mta_.macro("i");
+    std::string line = (qid.empty() ? "NOQUEUE" : qid) + ": from=<" + tx_->sender + ">";
+    if (!client_.empty()) line += ", client=" + client_;
+    line += ", size=" + std::to_string(tx_->message->size());
+    for (const Delivery& d : deliveries) {
+        line += ", rt=" + join_recipients(d.recipients) + " -> " + describe_target(d) + " (" +
+                std::string(to_string(d.reply.kind)) + ", " + d.reply.summary() + ", " + fixed(d.seconds) + "s)";
+    }
+    line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_since(tx_->started));
+    log::info(line);
+}
+
+}  // namespace rtm

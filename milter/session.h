@@ -1,0 +1,113 @@
+// session.h — Session: one SMTP connection's transactions as rt-milter sees
+// them. It decides per recipient whether the address is an RT alias (and
+// refuses bad extensions at RCPT), captures the message only when there is
+// an RT recipient, POSTs one copy per distinct target at end of message
+// (concurrently, keeping the MTA waiting with progress), and maps RT's
+// answers to the SMTP verdict of the architecture's table. It talks to the
+// MTA only through MtaApi, and never throws to its caller.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "address.h"
+#include "message_builder.h"
+#include "mta.h"
+#include "rt_reply.h"
+#include "runtime.h"
+
+namespace rtm {
+
+// The outcome of one target's POST, for the verdict and the log line.
+struct Delivery {
+    std::string server;
+    Target target;
+    std::string extension;
+    std::vector<std::string> recipients;  // raw RCPT arguments that share this target
+    RtReply reply;
+    double seconds = 0;
+    std::uint64_t posted_size = 0;  // bytes of the message part
+    std::string posted_head;        // its first lines (test mode only)
+};
+
+class Session {
+public:
+    using RuntimeSource = std::function<std::shared_ptr<const Runtime>()>;
+
+    Session(RuntimeSource runtime, MtaApi& mta);
+
+    void connect(std::string client_host, std::string client_addr);
+    void set_lead_space_kept(bool kept) { lead_space_kept_ = kept; }
+    // Test mode: record what is posted; with dry_run post nothing and take
+    // every target as delivered.
+    void set_test_mode(bool dry_run) {
+        inspect_ = true;
+        dry_run_ = dry_run;
+    }
+
+    Verdict mail(const std::vector<std::string>& args);
+    Verdict rcpt(const std::vector<std::string>& args);
+    Verdict data();
+    Verdict header(std::string_view name, std::string_view value);
+    Verdict end_of_headers();
+    Verdict body(std::string_view chunk);
+    Verdict end_of_message();
+    void abort();
+
+    // Transactions (MAIL to end of message or abort) in progress in the
+    // whole process: the daemon drains them on stop.
+    static int in_flight();
+
+    // The deliveries of the last end of message (tests and test mode read them).
+    const std::vector<Delivery>& last_deliveries() const { return last_deliveries_; }
+
+private:
+    struct RtRecipient {
+        EnvelopeAddress address;
+        RouteDecision decision;
+    };
+    struct InFlight {  // counts this transaction while it lives
+        InFlight();
+        ~InFlight();
+        InFlight(InFlight&&) noexcept;
+        InFlight& operator=(InFlight&&) noexcept;
+        bool counted = true;
+    };
+    struct Transaction {
+        InFlight in_flight;
+        std::shared_ptr<const Runtime> runtime;
+        std::string sender;   // envelope sender, without angle brackets
+        std::uint64_t declared_size = 0;
+        std::vector<RtRecipient> rt;
+        int other_recipients = 0;
+        std::optional<MessageBuilder> message;
+        std::string capture_error;  // set when the spool failed: tempfail at the end
+        bool too_big = false;
+        std::chrono::steady_clock::time_point started;
+    };
+
+    Verdict reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text);
+    Verdict capture(Status status);
+    std::vector<Delivery> plan_deliveries() const;
+    void post_all(std::vector<Delivery>& deliveries);
+    Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
+    void log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const;
+    void tick();
+
+    RuntimeSource runtime_source_;
+    MtaApi& mta_;
+    bool lead_space_kept_ = false;
+    bool inspect_ = false;
+    bool dry_run_ = false;
+    std::string client_;
+    std::optional<Transaction> tx_;
+    std::vector<Delivery> last_deliveries_;
+    std::chrono::steady_clock::time_point last_progress_{};
+};
+
+}  // namespace rtm

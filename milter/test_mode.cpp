@@ -1,0 +1,189 @@
+// test_mode.cpp — the operator test mode.
+#include "test_mode.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+
+#include "multipart.h"
+#include "session.h"
+
+namespace rtm {
+namespace {
+
+class PrintingMta : public MtaApi {
+public:
+    std::string last_rcode, last_xcode, last_text;
+    std::vector<std::string> deleted;
+
+    std::string macro(const char* name) override {
+        if (std::string(name) == "v") return "Postfix (rt-milter --test)";
+        if (std::string(name) == "i") return "TEST";
+        return "";
+    }
+    void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+        last_rcode = rcode;
+        last_xcode = xcode;
+        last_text = text;
+    }
+    bool delete_recipient(const std::string& raw) override {
+        deleted.push_back(raw);
+        std::printf("  MTA: recipient %s removed (delivered to RT)\n", raw.c_str());
+        return true;
+    }
+    void progress() override { std::printf("  MTA: progress (the MTA keeps waiting)\n"); }
+};
+
+const char* name_of(Verdict v) {
+    switch (v) {
+        case Verdict::Continue: return "continue";
+        case Verdict::Accept: return "accept";
+        case Verdict::Reject: return "reject";
+        case Verdict::Tempfail: return "tempfail";
+        case Verdict::Discard: return "discard";
+    }
+    return "?";
+}
+
+std::string answer(Verdict v, const PrintingMta& mta, const char* default_code) {
+    if (v == Verdict::Reject || v == Verdict::Tempfail) {
+        if (!mta.last_rcode.empty()) return mta.last_rcode + " " + mta.last_xcode + " " + mta.last_text;
+        return default_code;
+    }
+    return "";
+}
+
+// Splits a message file into header fields (name, value with folding kept,
+// as an MTA hands them to a milter with SMFIP_HDR_LEADSPC) and the body.
+void split_message(const std::string& text, std::vector<std::pair<std::string, std::string>>& headers,
+                   std::string& body) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t eol = text.find('\n', pos);
+        std::size_t next = eol == std::string::npos ? text.size() : eol + 1;
+        std::string line = text.substr(pos, (eol == std::string::npos ? text.size() : eol) - pos);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) {
+            pos = next;
+            break;
+        }
+        if ((line[0] == ' ' || line[0] == '\t') && !headers.empty()) {
+            headers.back().second += "\n" + line;
+        } else {
+            auto colon = line.find(':');
+            if (colon == std::string::npos) break;  // not a header: the body starts here
+            headers.emplace_back(line.substr(0, colon), line.substr(colon + 1));
+        }
+        pos = next;
+    }
+    body = text.substr(std::min(pos, text.size()));
+}
+
+}  // namespace
+
+int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions& options) {
+    std::string text;
+    if (options.message_path.empty() || options.message_path == "-") {
+        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+        std::ifstream in(options.message_path, std::ios::binary);
+        if (!in) {
+            std::fprintf(stderr, "rt-milter: cannot read %s\n", options.message_path.c_str());
+            return 66;
+        }
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+
+    PrintingMta mta;
+    Session session([runtime] { return runtime; }, mta);
+    session.set_lead_space_kept(true);
+    session.set_test_mode(options.dry_run);
+    session.connect("localhost", "127.0.0.1");
+
+    auto finish = [&](Verdict v, const char* stage) {
+        std::printf("SMTP reply to the client: %s\n", answer(v, mta, stage).c_str());
+        return v == Verdict::Reject ? 1 : 75;
+    };
+
+    Verdict v = session.mail({"<" + options.sender + ">"});
+    std::printf("MAIL FROM:<%s> -> %s\n", options.sender.c_str(), name_of(v));
+    if (v != Verdict::Continue) return finish(v, "451 4.7.1 Service unavailable");
+    int accepted = 0;
+    for (const std::string& rcpt : options.recipients) {
+        const std::string raw = "<" + rcpt + ">";
+        mta.last_rcode.clear();
+        v = session.rcpt({raw});
+        AddressParse parsed = parse_envelope_address(raw);
+        std::string route = "not an RT address: delivered by the MTA as usual";
+        if (parsed.address) {
+            RouteDecision d = runtime->routes().route(*parsed.address);
+            if (d.kind == RouteDecision::Kind::Routed) {
+                route = "RT address (route " + d.route->address + ", " + d.route->origin + "): server " +
+                        d.route->server + " " + d.target.gateway_url();
+                if (d.target.queue) route += ", queue=" + *d.target.queue;
+                if (d.target.action) route += ", action=" + *d.target.action;
+                if (d.target.ticket) route += ", ticket=" + *d.target.ticket;
+                if (!d.extension.empty()) route += ", extension \"" + d.extension + "\"";
+            }
+        }
+        if (v == Verdict::Continue) {
+            ++accepted;
+            std::printf("RCPT TO:%s -> continue: %s\n", raw.c_str(), route.c_str());
+        } else {
+            std::printf("RCPT TO:%s -> %s %s %s (this recipient only)\n", raw.c_str(), mta.last_rcode.c_str(),
+                        mta.last_xcode.c_str(), mta.last_text.c_str());
+        }
+    }
+    if (accepted == 0) {
+        std::printf("no recipient left: the client gets no DATA\n");
+        return 1;
+    }
+    v = session.data();
+    std::printf("DATA -> %s%s\n", name_of(v), v == Verdict::Accept ? " (no RT recipient: not rt-milter's business)" : "");
+    if (v == Verdict::Accept) {
+        std::printf("SMTP reply to the client: 250 (the MTA delivers as usual)\n");
+        return 0;
+    }
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    split_message(text, headers, body);
+    for (const auto& [name, value] : headers) {
+        v = session.header(name, value);
+        if (v != Verdict::Continue) return finish(v, "451 4.3.0");
+    }
+    v = session.end_of_headers();
+    if (v != Verdict::Continue) return finish(v, "451 4.3.0");
+    std::printf("message: %zu header fields, %zu body bytes\n", headers.size(), body.size());
+    for (std::size_t off = 0; off < body.size(); off += 65535) {
+        v = session.body(std::string_view(body).substr(off, 65535));
+        if (v != Verdict::Continue) return finish(v, "451 4.3.0");
+    }
+    std::printf("end of message: %s\n", options.dry_run ? "dry run, nothing is posted" : "posting to RT ...");
+    v = session.end_of_message();
+    for (const Delivery& d : session.last_deliveries()) {
+        std::printf("  POST %s\n", d.target.gateway_url().c_str());
+        for (const FormField& f : form_fields(d.target)) std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
+        std::printf("    message part: %zu bytes, starting:\n", static_cast<std::size_t>(d.posted_size));
+        std::istringstream prefix(d.posted_head);
+        for (std::string line; std::getline(prefix, line);) std::printf("      | %s\n", line.c_str());
+        std::printf("    for %zu recipient(s) -> %s: %s (%.2f s)\n", d.recipients.size(),
+                    std::string(to_string(d.reply.kind)).c_str(), d.reply.summary().c_str(), d.seconds);
+    }
+    std::printf("verdict: %s\n", name_of(v));
+    switch (v) {
+        case Verdict::Accept:
+        case Verdict::Continue:
+        case Verdict::Discard:
+            std::printf("SMTP reply to the client: 250 2.0.0 Ok: queued (RT recipients removed: %zu)\n",
+                        mta.deleted.size());
+            return 0;
+        case Verdict::Reject:
+        case Verdict::Tempfail:
+            break;
+    }
+    return finish(v, "451 4.3.0");
+}
+
+}  // namespace rtm

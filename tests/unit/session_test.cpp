@@ -1,0 +1,280 @@
+// session_test.cpp — Session through a fake MTA against a fake RT on
+// loopback: every row of the verdict table, per-recipient refusals at
+// RCPT, message reconstruction, one POST per distinct target, progress
+// while RT is slow, size limits, and what is posted byte for byte.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "fake_rt.h"
+#include "milter_fixtures.h"
+#include "session.h"
+
+namespace rtm {
+namespace {
+
+using testing::FakeMta;
+using testing::FakeRequest;
+using testing::FakeResponse;
+using testing::FakeRt;
+
+// RT's answer per queue field: "ok", "refused", "temporary", "500".
+FakeResponse answer_by_queue(const FakeRequest& r) {
+    const std::string q = r.field("queue");
+    if (q == "refused") return {200, "not ok - operation unsuccessful\n", {}};
+    if (q == "temporary") return {200, "temporary failure - operation unsuccessful\n", {}};
+    if (q == "500") return {500, "oops", {}};
+    if (q == "slow") return {200, "ok\n", std::chrono::milliseconds(3500)};
+    return {200, "ok\n", {}};
+}
+
+class SessionTest : public ::testing::Test {
+protected:
+    FakeRt rt{answer_by_queue};
+    Config config = testing::make_config(rt.url());
+    FakeMta mta;
+    std::shared_ptr<const Runtime> runtime;
+    std::optional<Session> session;
+
+    // Routes q2@ .. with fixed queues that steer the fake RT's answer.
+    void add_queue_route(const std::string& local, const std::string& queue, const std::string& server = "rt") {
+        Route r = testing::make_route(local, "example.com");
+        r.queue = queue;
+        r.server = server;
+        config.routes.push_back(r);
+    }
+    Session& start() {
+        runtime = std::make_shared<const Runtime>(config);
+        session.emplace([this] { return runtime; }, mta);
+        session->set_lead_space_kept(true);
+        session->connect("client.example.net", "192.0.2.1");
+        return *session;
+    }
+    // A whole transaction; returns the verdict at end of message (or earlier).
+    Verdict send(const std::vector<std::string>& rcpts, const std::string& body = "Hello.\r\n") {
+        Session& s = session ? *session : start();
+        EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+        for (const std::string& r : rcpts) s.rcpt({r});
+        if (Verdict v = s.data(); v != Verdict::Continue) return v;
+        s.header("From", " Alice <alice@example.org>");
+        s.header("Subject", " printer\n\ton fire");
+        s.end_of_headers();
+        s.body(body);
+        return s.end_of_message();
+    }
+};
+
+TEST_F(SessionTest, DeliveredRemovesTheRtRecipientAndAccepts) {
+    EXPECT_EQ(send({"<rt@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+    auto requests = rt.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"), std::string::npos);
+    EXPECT_EQ(requests[0].field("queue"), "General");
+    EXPECT_EQ(requests[0].field("action"), "correspond");
+    EXPECT_EQ(requests[0].field("message"),
+              "Return-Path: <alice@example.org>\n"
+              "From: Alice <alice@example.org>\n"
+              "Subject: printer\n\ton fire\n"
+              "\n"
+              "Hello.\n");
+}
+
+TEST_F(SessionTest, OtherRecipientsAreLeftToTheMta) {
+    EXPECT_EQ(send({"<bob@example.com>", "<rt@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+}
+
+TEST_F(SessionTest, NoRtRecipientIsNotOurBusiness) {
+    start();
+    EXPECT_EQ(send({"<bob@example.com>"}), Verdict::Accept);  // at DATA: no more callbacks
+    EXPECT_TRUE(rt.requests().empty());
+    EXPECT_TRUE(mta.deleted.empty());
+}
+
+TEST_F(SessionTest, TemporaryFailureTempfailsWithRtsText) {
+    add_queue_route("t", "temporary");
+    EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode, "451");
+    EXPECT_EQ(mta.xcode, "4.3.0");
+    EXPECT_EQ(mta.text,
+              "RT did not take the message for <t@example.com>: RT said: temporary failure - operation "
+              "unsuccessful; try again later");
+    EXPECT_TRUE(mta.deleted.empty());
+}
+
+TEST_F(SessionTest, Http500Tempfails) {
+    add_queue_route("t", "500");
+    EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.xcode, "4.3.0");
+    EXPECT_NE(mta.text.find("HTTP request failed: 500"), std::string::npos) << mta.text;
+}
+
+TEST_F(SessionTest, UnreachableRtIs441) {
+    RtServer down;
+    down.name = "down";
+    down.url = "http://127.0.0.1:1";
+    down.timeout = 5;
+    config.servers["down"] = down;
+    add_queue_route("d", "General", "down");
+    EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode, "451");
+    EXPECT_EQ(mta.xcode, "4.4.1");
+    EXPECT_NE(mta.text.find("Connection refused"), std::string::npos) << mta.text;
+}
+
+TEST_F(SessionTest, AllRefusedIsRejected) {
+    add_queue_route("r", "refused");
+    EXPECT_EQ(send({"<r@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode, "550");
+    EXPECT_EQ(mta.xcode, "5.7.1");
+    EXPECT_EQ(mta.text, "RT refused the message for <r@example.com>: RT said: not ok - operation unsuccessful");
+}
+
+TEST_F(SessionTest, RefusalAcceptedWhenThePolicySaysSo) {
+    config.on_refusal = OnRefusal::Accept;
+    add_queue_route("r", "refused");
+    EXPECT_EQ(send({"<r@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<r@example.com>"});
+}
+
+TEST_F(SessionTest, RefusedBesideOtherRecipientsIsRemovedAndTheRestAccepted) {
+    add_queue_route("r", "refused");
+    EXPECT_EQ(send({"<r@example.com>", "<bob@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<r@example.com>"});
+}
+
+TEST_F(SessionTest, RefusedBesideDeliveredIsAccepted) {
+    add_queue_route("r", "refused");
+    EXPECT_EQ(send({"<r@example.com>", "<rt@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, (std::vector<std::string>{"<r@example.com>", "<rt@example.com>"}));
+    EXPECT_EQ(rt.requests().size(), 2u);
+}
+
+TEST_F(SessionTest, OneTemporaryAmongDeliveredTempfailsTheMessage) {
+    add_queue_route("t", "temporary");
+    EXPECT_EQ(send({"<rt@example.com>", "<t@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode, "451");
+    EXPECT_TRUE(mta.deleted.empty());
+    EXPECT_EQ(rt.requests().size(), 2u);  // posted concurrently, both answered
+}
+
+TEST_F(SessionTest, SendmailGetsDiscardWhenEveryRecipientWasRt) {
+    mta.version = "8.17.1.9";
+    EXPECT_EQ(send({"<rt@example.com>"}), Verdict::Discard);
+    EXPECT_TRUE(mta.deleted.empty());
+    mta.version = "8.17.1.9";
+    EXPECT_EQ(send({"<rt@example.com>", "<bob@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+}
+
+TEST_F(SessionTest, FailedRecipientRemovalTempfails) {
+    mta.delete_fails = true;
+    EXPECT_EQ(send({"<rt@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode, "451");
+}
+
+TEST_F(SessionTest, RecipientsSharingATargetArePostedOnce) {
+    EXPECT_EQ(send({"<rt@example.com>", "<RT@EXAMPLE.COM>"}), Verdict::Accept);
+    EXPECT_EQ(rt.requests().size(), 1u);
+    EXPECT_EQ(mta.deleted, (std::vector<std::string>{"<rt@example.com>", "<RT@EXAMPLE.COM>"}));
+}
+
+TEST_F(SessionTest, ExtensionsGiveDistinctPostsWithTheirHeader) {
+    EXPECT_EQ(send({"<ticket+7@example.com>", "<rt+Urgent@example.com>"}), Verdict::Accept);
+    auto requests = rt.requests();
+    ASSERT_EQ(requests.size(), 2u);
+    std::map<std::string, FakeRequest> by_ticket;
+    for (auto& r : requests) by_ticket[r.field("ticket")] = r;
+    ASSERT_TRUE(by_ticket.count("7"));
+    EXPECT_TRUE(by_ticket["7"].field("message").starts_with(
+        "X-RT-Mail-Extension: 7\nReturn-Path: <alice@example.org>\nFrom:"));
+    ASSERT_TRUE(by_ticket.count(""));
+    EXPECT_EQ(by_ticket[""].field("queue"), "General");
+    EXPECT_TRUE(by_ticket[""].field("message").starts_with("X-RT-Mail-Extension: Urgent\nReturn-Path:"));
+}
+
+TEST_F(SessionTest, BadExtensionsAreRefusedPerRecipientAtRcpt) {
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<ticket+abc@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "550 5.1.1");
+    EXPECT_EQ(s.rcpt({"<q+Billing@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "550 5.1.1");
+    EXPECT_EQ(s.rcpt({"<a+resolve@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "550 5.7.1");
+    EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Continue);
+    EXPECT_EQ(s.data(), Verdict::Accept);  // no RT recipient was accepted
+    EXPECT_TRUE(rt.requests().empty());
+}
+
+TEST_F(SessionTest, MalformedAddressInOurDomainGetsASyntaxReply) {
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<r t@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "501 5.1.3");
+    EXPECT_EQ(s.rcpt({"<r t@elsewhere.org>"}), Verdict::Continue);
+}
+
+TEST_F(SessionTest, BodyLineEndsBecomeLfAndBareCrStays) {
+    EXPECT_EQ(send({"<rt@example.com>"}, "a\r\nb\rc\r\n\r\n.\r"), Verdict::Accept);
+    auto m = rt.requests().at(0).field("message");
+    EXPECT_TRUE(m.ends_with("\n\na\nb\rc\n\n.\r")) << m;
+}
+
+TEST_F(SessionTest, WithoutLeadSpaceTheSpaceIsPutBack) {
+    start();
+    session->set_lead_space_kept(false);
+    ASSERT_EQ(session->mail({"<>"}), Verdict::Continue);
+    session->rcpt({"<rt@example.com>"});
+    session->header("Subject", "hi");
+    session->end_of_headers();
+    EXPECT_EQ(session->end_of_message(), Verdict::Accept);
+    EXPECT_EQ(rt.requests().at(0).field("message"), "Return-Path: <>\nSubject: hi\n\n");
+}
+
+TEST_F(SessionTest, DeclaredSizeOverTheLimitIsRefusedAtRcpt) {
+    config.max_message_size = 1000;
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>", "SIZE=5000"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "552 5.3.4");
+    EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Continue);  // others unaffected
+}
+
+TEST_F(SessionTest, BodyOverTheLimitIsRefused) {
+    config.max_message_size = 100;
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    ASSERT_EQ(s.header("Subject", " x"), Verdict::Continue);
+    EXPECT_EQ(s.body(std::string(200, 'x')), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "552 5.3.4");
+}
+
+TEST_F(SessionTest, SlowRtKeepsTheMtaWaitingWithProgress) {
+    add_queue_route("slow", "slow");
+    EXPECT_EQ(send({"<slow@example.com>"}), Verdict::Accept);
+    EXPECT_GE(mta.progress_calls, 1);
+}
+
+TEST_F(SessionTest, ANewMailResetsTheTransaction) {
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    // No abort: the next MAIL starts afresh (libmilter does not always abort).
+    ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
+    s.rcpt({"<bob@example.com>"});
+    EXPECT_EQ(s.data(), Verdict::Accept);
+    EXPECT_EQ(Session::in_flight(), 1);
+    s.abort();
+    EXPECT_EQ(Session::in_flight(), 0);
+}
+
+TEST(ReplyText, Sanitized) {
+    EXPECT_EQ(sanitize_reply_text("100% sure\r\nnext\tline\x01"), "100%% sure??next line?");
+    EXPECT_EQ(sanitize_reply_text(std::string(2000, 'a')).size(), 980u);
+}
+
+}  // namespace
+}  // namespace rtm
