@@ -164,11 +164,15 @@ int run_daemon(const DaemonOptions& options) {
     Config config = std::move(*loaded.config);
     log::set_level(config.log_level);
 
-    // SIGUSR1 is ours; libmilter's signal thread takes HUP, TERM and INT.
-    sigset_t usr1;
+    // SIGUSR1 is ours; libmilter's signal thread sigwaits for HUP, TERM and
+    // INT. All four are blocked here, before any thread starts, so every
+    // thread inherits the mask and no signal's default action kills us.
+    sigset_t usr1, all;
     sigemptyset(&usr1);
     sigaddset(&usr1, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+    all = usr1;
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&all, sig);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
     http_global_init();
     if (!milter::register_filter() || !open_socket(config) || !prepare_spool(config) || !drop_privileges(config)) {
