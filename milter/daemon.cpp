@@ -207,6 +207,7 @@ int run_daemon(const DaemonOptions& options) {
     if (Session::in_flight() > 0) {
         log::warning("stopped with " + std::to_string(Session::in_flight()) + " transaction(s) unfinished");
     }
+    if (const std::string path = unix_path(socket); !path.empty()) unlink(path.c_str());
     log::info("stopped");
     return rc == MI_SUCCESS ? 0 : 1;
 }

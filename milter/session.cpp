@@ -139,7 +139,11 @@ Verdict Session::capture(Status status) {
 }
 
 Verdict Session::data() {
-    if (!tx_ || tx_->rt.empty()) return Verdict::Accept;  // no RT recipient: not ours, stop here
+    if (!tx_ || tx_->rt.empty()) {  // no RT recipient: not ours, stop here
+        if (tx_) log::debug("from=<" + tx_->sender + ">: no RT recipient, not rt-milter's business");
+        tx_.reset();
+        return Verdict::Accept;
+    }
     if (!tx_->message) {
         SpoolOptions spool{.memory_limit = 1 << 20, .dir = tx_->runtime->config().spool_dir};
         tx_->message.emplace(std::move(spool), lead_space_kept_);

@@ -228,6 +228,14 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     }
 
     std::string what = *errbuf ? errbuf : curl_easy_strerror(rc);
+    // curl says "... after 3 ms: ..."; a timing has no place in an SMTP reply.
+    if (auto at = what.find(" after "); at != std::string::npos) {
+        auto ms = what.find(" ms", at);
+        if (ms != std::string::npos && ms - at <= 17 &&
+            what.find_first_not_of("0123456789", at + 7) == ms) {
+            what.erase(at, ms + 3 - at);
+        }
+    }
     if (os_errno != 0 && what.find(std::strerror(static_cast<int>(os_errno))) == std::string::npos) {
         what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
     }

@@ -266,6 +266,9 @@ TEST_F(SessionTest, ANewMailResetsTheTransaction) {
     ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
     s.rcpt({"<bob@example.com>"});
     EXPECT_EQ(s.data(), Verdict::Accept);
+    EXPECT_EQ(Session::in_flight(), 0);  // not ours: done at DATA
+    ASSERT_EQ(s.mail({"<dave@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
     EXPECT_EQ(Session::in_flight(), 1);
     s.abort();
     EXPECT_EQ(Session::in_flight(), 0);

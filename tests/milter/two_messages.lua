@@ -1,0 +1,16 @@
+-- two_messages.lua — two transactions on one connection: the first has no
+-- RT recipient (ACCEPT at DATA), the second, from another sender, goes to
+-- RT; nothing of the first may leak into the second.
+-- -D: SOCKET TESTDIR QID SENDER OTHER_RCPTS QID2 SENDER2 RT_RCPTS
+dofile((TESTDIR or ".") .. "/lib.lua")
+run(function()
+  local conn = connect("postfix")
+  mail(conn, param("SENDER"), param("QID"))
+  rcpts(conn, list(param("OTHER_RCPTS")))
+  local err = mt.data(conn)
+  if err ~= nil then fail("mt.data: " .. err) end
+  expect_reply(conn, "DATA (first message)", SMFIR_ACCEPT)
+  SENDER, QID = param("SENDER2"), param("QID2")
+  delivered_transaction(conn, list(param("RT_RCPTS")), {})
+  mt.disconnect(conn)
+end)
