@@ -71,7 +71,9 @@ int Session::in_flight() { return g_in_flight.load(); }
 Session::Session(RuntimeSource runtime, MtaApi& mta) : runtime_source_(std::move(runtime)), mta_(mta) {}
 
 void Session::connect(std::string client_host, std::string client_addr) {
-    client_ = client_host + "[" + client_addr + "]";
+    // An unverified name comes as "[addr]": say the address once.
+    const bool no_name = client_host.empty() || client_host == "[" + client_addr + "]";
+    client_ = no_name ? client_addr : client_host + "[" + client_addr + "]";
 }
 
 Verdict Session::reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text) {
