@@ -10,11 +10,9 @@ SIGTERM (after the message in flight), over a unix socket (Behaviour) and
 over inet (InetSocket, plus: no delayed-ACK stall between macro and
 command packets).
 
-`python3 test_milter_protocol.py --list` prints the test ids for CMake.
 """
 
 import re
-import sys
 import unittest
 
 from milter_harness import (BUGS, GENERAL, Hang, MilterTestCase, Reply,
@@ -296,19 +294,5 @@ def load_tests(loader, standard_tests, pattern):
     return suite
 
 
-def _ids(suite):
-    for test in suite:
-        if isinstance(test, unittest.TestSuite):
-            yield from _ids(test)
-        else:
-            yield test.id()
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--list"]:
-        tests = unittest.defaultTestLoader.loadTestsFromModule(
-            sys.modules[__name__])
-        print(";".join(sorted(t.removeprefix("__main__.")
-                              for t in _ids(tests))))
-    else:
-        unittest.main()
+    unittest.main()

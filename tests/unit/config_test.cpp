@@ -593,6 +593,8 @@ const ErrorCase kErrorCases[] = {
     {"ServerEmpty", kRoute + "server = \"\"\n", "t.toml:5:10: route[1].server: must not be empty"},
 };
 
+void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+
 class ConfigErrors : public ::testing::TestWithParam<ErrorCase> {};
 
 TEST_P(ConfigErrors, ReportedExactly) {

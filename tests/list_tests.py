@@ -1,6 +1,7 @@
-"""list_tests — prints the id (module.Class.method) of every test in
-tests/mta, ';'-separated, for tests/mta/CMakeLists.txt.  Exits 1 if a test
-module fails to import.  Owns nothing else."""
+"""list_tests — prints the id (module.Class.method) of every unittest test
+in the folder given as its argument (test_*.py), ';'-separated, for
+rtm_python_tests() in tests/CMakeLists.txt.  Exits 1 if a test module fails
+to import or there is none.  Owns nothing else."""
 
 import os
 import sys
@@ -16,7 +17,10 @@ def ids(suite):
 
 
 def main() -> int:
-    here = os.path.dirname(os.path.abspath(__file__))
+    if len(sys.argv) != 2:
+        print("usage: list_tests.py DIR", file=sys.stderr)
+        return 2
+    here = os.path.abspath(sys.argv[1])
     sys.path.insert(0, here)
     found = sorted(ids(unittest.defaultTestLoader.discover(
         here, pattern="test_*.py", top_level_dir=here)))
