@@ -188,6 +188,9 @@ constexpr Named<LogLevel> kLogLevels[] = {{"error", LogLevel::Error},
                                           {"debug", LogLevel::Debug}};
 constexpr Named<OnRefusal> kOnRefusal[] = {{"reject", OnRefusal::Reject},
                                            {"accept", OnRefusal::Accept}};
+constexpr Named<OnJournalError> kOnJournalError[] = {{"tempfail", OnJournalError::Tempfail},
+                                                     {"continue", OnJournalError::Continue}};
+constexpr Named<InDoubt> kInDoubt[] = {{"delivered", InDoubt::Delivered}, {"retry", InDoubt::Retry}};
 constexpr Named<ExtensionMode> kExtensionModes[] = {{"queue", ExtensionMode::Queue},
                                                     {"ticket", ExtensionMode::Ticket},
                                                     {"action", ExtensionMode::Action}};
@@ -258,6 +261,10 @@ constexpr Field<RtServer> kServerFields[] = {
     {"verify_tls", [](const Slot& s, RtServer& server) { read_bool(s, server.verify_tls); }},
     {"max_concurrent",
      [](const Slot& s, RtServer& server) { read_integer(s, 1, 1024, server.max_concurrent); }},
+    {"circuit_failures",
+     [](const Slot& s, RtServer& server) { read_integer(s, 0, 1000, server.circuit_failures); }},
+    {"circuit_cooldown",
+     [](const Slot& s, RtServer& server) { read_integer(s, 1, 3600, server.circuit_cooldown); }},
 };
 
 void read_server(const Slot& slot, const std::string& name, Config& config) {
@@ -394,6 +401,11 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
      [](const Slot& s, TopLevel& t) {
          read_string(s, t.config.journal, check_optional_absolute_path);
      }},
+    {"journal_expiry",
+     [](const Slot& s, TopLevel& t) { read_integer(s, 60, 31536000, t.config.journal_expiry); }},
+    {"on_journal_error",
+     [](const Slot& s, TopLevel& t) { read_choice(s, kOnJournalError, t.config.on_journal_error); }},
+    {"in_doubt", [](const Slot& s, TopLevel& t) { read_choice(s, kInDoubt, t.config.in_doubt); }},
     {"rt", [](const Slot& s, TopLevel& t) { read_server(s, "rt", t.config); },
      "missing; add an [rt] table with the base URL of your RT, e.g. url = "
      "\"https://rt.example.com\""},
@@ -486,6 +498,8 @@ std::string_view to_string(ExtensionMode mode) {
 std::string_view to_string(OnRefusal policy) {
     return name_of(kOnRefusal, policy, "?");
 }
+std::string_view to_string(OnJournalError policy) { return name_of(kOnJournalError, policy, "?"); }
+std::string_view to_string(InDoubt policy) { return name_of(kInDoubt, policy, "?"); }
 std::string_view to_string(LogLevel level) {
     return name_of(kLogLevels, level, "?");
 }

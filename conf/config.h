@@ -21,6 +21,8 @@ struct RtServer {
     std::string ca_file;        // "" = the system's CA bundle
     bool verify_tls = true;
     int max_concurrent = 16;    // POSTs in flight to this server at once (1..1024)
+    int circuit_failures = 5;   // consecutive transport failures that open the circuit; 0 = never
+    long circuit_cooldown = 30; // seconds the circuit stays open before one probe (1..3600)
 };
 
 enum class ExtensionMode { None, Queue, Ticket, Action };
@@ -41,6 +43,11 @@ struct Route {
 };
 
 enum class OnRefusal { Reject, Accept };
+enum class OnJournalError { Tempfail, Continue };
+// A POST whose request RT received whole but never answered (timeout):
+// Delivered — on the client's retry, count it as delivered (RT goes on
+// processing after the client gives up); Retry — post it again.
+enum class InDoubt { Delivered, Retry };
 enum class LogLevel { Error, Warning, Info, Debug };
 
 struct Config {
@@ -54,7 +61,10 @@ struct Config {
     OnRefusal on_refusal = OnRefusal::Reject;
     std::uint64_t max_message_size = 0;     // bytes; 0 = no limit of our own
     std::string spool_dir = "/var/spool/rt-milter";
-    std::string journal = "/var/lib/rt-milter/journal.sqlite";  // "" = off (used by a later issue)
+    std::string journal = "/var/lib/rt-milter/journal.sqlite";  // duplicate journal; "" = off
+    long journal_expiry = 432000;           // seconds an entry is kept (5 days, the MTA's queue life)
+    OnJournalError on_journal_error = OnJournalError::Tempfail;
+    InDoubt in_doubt = InDoubt::Delivered;
     std::map<std::string, RtServer> servers;  // "rt" = [rt], the default; others by name
     std::vector<Route> routes;
 
@@ -80,6 +90,8 @@ LoadResult load_config_string(std::string_view text, const std::string& path);
 
 std::string_view to_string(ExtensionMode mode);
 std::string_view to_string(OnRefusal policy);
+std::string_view to_string(OnJournalError policy);
+std::string_view to_string(InDoubt policy);
 std::string_view to_string(LogLevel level);
 
 }  // namespace rtm

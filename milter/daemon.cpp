@@ -106,6 +106,14 @@ bool prepare_spool(const Config& config) {
         log::error("cannot create spool_dir " + config.spool_dir + ": " + ec.message());
         return false;
     }
+    // Spool files are created unlinked (O_TMPFILE); only the fallback for
+    // file systems without it names them, and a crash could leave one.
+    for (const auto& entry : std::filesystem::directory_iterator(config.spool_dir, ec)) {
+        if (entry.path().filename().string().starts_with("rt-milter.") && entry.is_regular_file(ec)) {
+            std::filesystem::remove(entry.path(), ec);
+            log::info("removed stale spool file " + entry.path().string());
+        }
+    }
     if (!config.user.empty() && geteuid() == 0) {
         if (passwd* pw = getpwnam(config.user.c_str())) {
             if (chown(config.spool_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {

@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
             return 0;
         }
         rtm::http_global_init();
+        // The test mode never reads or writes the duplicate journal: a message
+        // tried here must still be delivered when it really arrives.
+        loaded.config->journal.clear();
         test_options.dry_run = dry_run;
         test_options.message_path = rest.empty() ? "-" : rest[0];
         return rtm::run_test_mode(std::make_shared<const rtm::Runtime>(std::move(*loaded.config)), test_options);

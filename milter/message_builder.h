@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "message.h"
+#include "sha256.h"
 
 namespace rtm {
 
@@ -26,10 +27,18 @@ public:
     const Message& message() const { return message_; }
     std::uint64_t size() const { return message_.size(); }
 
+    // What identifies this message across a client's retries, for the
+    // duplicate journal: "id:<Message-ID>", or, without one, "sha256:" of
+    // the message less its trace headers (Received, Return-Path, ...), which
+    // a retry through another relay may change. Call after finish().
+    std::string identity();
+
 private:
     Status append_lf(std::string_view text);  // CRLF → LF, a CR at a chunk's end held back
 
     Message message_;
+    std::string message_id_;
+    Sha256 digest_;
     bool lead_space_kept_;
     bool pending_cr_ = false;
     std::string scratch_;

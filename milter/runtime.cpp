@@ -1,9 +1,11 @@
 // runtime.cpp — Runtime and the per-server client pools.
 #include "runtime.h"
 
+#include "log.h"
+
 namespace rtm {
 
-ServerPool::ServerPool(const RtServer& server) : server_(server) {}
+ServerPool::ServerPool(const RtServer& server) : server_(server), circuit_(circuit_for(server.url)) {}
 
 ServerPool::Lease::~Lease() {
     if (pool_ && client_) pool_->give_back(std::move(client_));
@@ -59,6 +61,10 @@ void ServerPool::give_back(std::unique_ptr<RtClient> client) {
 
 Runtime::Runtime(Config config) : config_(std::move(config)), routes_(config_) {
     for (const auto& [name, server] : config_.servers) pools_.emplace(name, std::make_unique<ServerPool>(server));
+    if (!config_.journal.empty()) {
+        journal_ = Journal::open(config_.journal, config_.journal_expiry, journal_error_);
+        if (!journal_) log::error("DUPLICATE JOURNAL UNAVAILABLE: " + journal_error_);
+    }
 }
 
 }  // namespace rtm

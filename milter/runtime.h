@@ -1,7 +1,7 @@
 // runtime.h — Runtime: everything a session needs that outlives it and is
 // built from one configuration: the Config itself, its RouteTable, and per
 // RT server a pool of RtClients (kept connections) with a cap on POSTs in
-// flight. Built whole at start and on every reload; sessions hold the
+// flight and its circuit breaker; and the duplicate journal. Built whole at start and on every reload; sessions hold the
 // shared_ptr they started with, so a reload never changes a transaction.
 #pragma once
 
@@ -14,7 +14,9 @@
 #include <optional>
 #include <vector>
 
+#include "circuit.h"
 #include "config.h"
+#include "journal.h"
 #include "rt_client.h"
 #include "routing.h"
 
@@ -43,11 +45,13 @@ public:
 
     const RtServer& server() const { return server_; }
     int in_flight() const;
+    Circuit& circuit() const { return *circuit_; }
 
 private:
     void give_back(std::unique_ptr<RtClient> client);
 
     RtServer server_;
+    std::shared_ptr<Circuit> circuit_;
     mutable std::mutex mutex_;
     std::condition_variable freed_;
     int in_use_ = 0;
@@ -64,8 +68,15 @@ public:
     const RouteTable& routes() const { return routes_; }
     ServerPool& pool(const std::string& server) const { return *pools_.at(server); }
 
+    // The duplicate journal: null when it is off (journal = "") or could not
+    // be opened (then journal_error() says why).
+    Journal* journal() const { return journal_.get(); }
+    const std::string& journal_error() const { return journal_error_; }
+
 private:
     Config config_;
+    std::unique_ptr<Journal> journal_;
+    std::string journal_error_;
     RouteTable routes_;
     std::map<std::string, std::unique_ptr<ServerPool>> pools_;
 };

@@ -124,6 +124,13 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
         case RouteDecision::Kind::Routed:
             break;
     }
+    ServerPool& pool = tx_->runtime->pool(decision.route->server);
+    if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown))) {
+        return reply(Verdict::Tempfail, "451", "4.4.1",
+                     "RT server " + pool.server().name + " is unavailable (it failed " +
+                         std::to_string(pool.circuit().consecutive_failures()) +
+                         " times in a row); try again later");
+    }
     if (config.max_message_size > 0 && tx_->declared_size > config.max_message_size) {
         return reply(Verdict::Reject, "552", "5.3.4",
                      "message too big for RT (" + std::to_string(tx_->declared_size) + " bytes declared, limit " +
@@ -194,7 +201,13 @@ std::vector<Delivery> Session::plan_deliveries() const {
         auto key = std::make_tuple(d.route->server, field(d.target.queue), field(d.target.action),
                                    field(d.target.ticket), d.extension);
         auto [it, fresh] = index.emplace(key, deliveries.size());
-        if (fresh) deliveries.push_back({d.route->server, d.target, d.extension, {}, {}, 0, 0, {}});
+        if (fresh) {
+            Delivery fresh_delivery;
+            fresh_delivery.server = d.route->server;
+            fresh_delivery.target = d.target;
+            fresh_delivery.extension = d.extension;
+            deliveries.push_back(std::move(fresh_delivery));
+        }
         deliveries[it->second].recipients.push_back(r.address.raw);
     }
     return deliveries;
@@ -234,15 +247,75 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
         }
         d.seconds = seconds_since(start);
     };
+    std::vector<Delivery*> to_post;
+    for (Delivery& d : deliveries) {
+        if (!d.from_journal) to_post.push_back(&d);
+    }
+    if (to_post.empty()) return;
     RtClient::Tick tick = [this] { this->tick(); };
     std::vector<std::future<void>> others;
-    for (std::size_t i = 1; i < deliveries.size(); ++i) {
-        others.push_back(std::async(std::launch::async, [&post_one, &d = deliveries[i]] { post_one(d, {}); }));
+    for (std::size_t i = 1; i < to_post.size(); ++i) {
+        others.push_back(std::async(std::launch::async, [&post_one, d = to_post[i]] { post_one(*d, {}); }));
     }
-    post_one(deliveries[0], tick);
+    post_one(*to_post[0], tick);
     for (auto& f : others) {
         while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) this->tick();
         f.get();
+    }
+}
+
+std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliveries, std::string& summary) {
+    const Runtime& runtime = *tx_->runtime;
+    const Config& config = runtime.config();
+    if (config.journal.empty() || inspect_) return std::nullopt;  // off, or test mode
+    Journal* journal = runtime.journal();
+    auto journal_failed = [&](const std::string& why) -> std::optional<Verdict> {
+        if (config.on_journal_error == OnJournalError::Continue) {
+            log::error("duplicate journal: " + why + "; delivering without it (on_journal_error = continue)");
+            for (Delivery& d : deliveries) d.journal_key.clear();
+            return std::nullopt;
+        }
+        log::error("duplicate journal: " + why + "; answering 451 rather than risking duplicates");
+        summary = "451 4.3.0 duplicate journal unavailable";
+        return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot check for duplicates; try again later");
+    };
+    if (!journal) return journal_failed(runtime.journal_error());
+    const std::string identity = tx_->message->identity();
+    for (Delivery& d : deliveries) {
+        const std::string url = runtime.pool(d.server).server().url;
+        auto field = [](const std::optional<std::string>& f) { return f ? *f : std::string("-"); };
+        d.journal_key = url + " queue=" + field(d.target.queue) + " action=" + field(d.target.action) +
+                        " ticket=" + field(d.target.ticket) + " ext=" + d.extension + "\nfrom=" + tx_->sender +
+                        "\n" + identity;
+        Journal::State state = Journal::State::Unknown;
+        if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
+        if (state == Journal::State::Delivered) {
+            d.from_journal = true;
+            d.reply = classify_http(200, "OK", "ok (delivered earlier: duplicate journal)");
+        } else if (state == Journal::State::InDoubt && config.in_doubt == InDoubt::Delivered) {
+            d.from_journal = true;
+            d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
+            log::warning("from=<" + tx_->sender + "> " + join_recipients(d.recipients) +
+                         ": RT received this message earlier and never answered; counted as delivered "
+                         "(in_doubt = delivered), not posted again");
+        }
+    }
+    return std::nullopt;
+}
+
+void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
+    const Runtime& runtime = *tx_->runtime;
+    for (const Delivery& d : deliveries) {
+        if (d.from_journal) continue;
+        const ServerPool& pool = runtime.pool(d.server);
+        pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
+        if (d.journal_key.empty() || !runtime.journal()) continue;
+        const bool answered = d.reply.kind != RtReply::Kind::Temporary;
+        if (!answered && !d.reply.in_doubt) continue;
+        Status s = runtime.journal()->record(d.journal_key,
+                                             answered ? Journal::State::Delivered : Journal::State::InDoubt,
+                                             d.reply.summary());
+        if (!s) log::error("duplicate journal: cannot record a delivery: " + s.error());
     }
 }
 
@@ -300,8 +373,14 @@ Verdict Session::end_of_message() {
     last_progress_ = Clock::now();
 
     std::vector<Delivery> deliveries = plan_deliveries();
-    post_all(deliveries);
     std::string summary;
+    if (std::optional<Verdict> stop = consult_journal(deliveries, summary)) {
+        log_transaction(deliveries, summary);
+        tx_.reset();
+        return *stop;
+    }
+    post_all(deliveries);
+    record_outcomes(deliveries);
     Verdict verdict = decide(deliveries, summary);
     log_transaction(deliveries, summary);
     last_deliveries_ = std::move(deliveries);

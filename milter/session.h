@@ -33,6 +33,8 @@ struct Delivery {
     double seconds = 0;
     std::uint64_t posted_size = 0;  // bytes of the message part
     std::string posted_head;        // its first lines (test mode only)
+    std::string journal_key;        // "" when the journal is off
+    bool from_journal = false;      // delivered earlier: not posted again
 };
 
 class Session {
@@ -94,6 +96,9 @@ private:
     Verdict reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text);
     Verdict capture(Status status);
     std::vector<Delivery> plan_deliveries() const;
+    // Consults the duplicate journal; a reply when the transaction must stop.
+    std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
+    void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
     void log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const;

@@ -247,7 +247,11 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
                        (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out);
-    return classify_transport_failure(printable_line(what, 300), unreachable);
+    RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
+    curl_off_t sent = 0;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+    reply.in_doubt = x.timed_out && status == 0 && static_cast<std::uint64_t>(sent) == body.size();
+    return reply;
 }
 
 }  // namespace rtm

@@ -20,6 +20,9 @@ struct RtReply {
     std::string body;         // RT's answer, at most max_body bytes
     std::string transport_error;  // why there was no usable answer, one line
     bool unreachable = false;     // no HTTP answer: connect, DNS, TLS or timeout
+    // RT received the whole request and then said nothing within the timeout:
+    // it may well have processed it (RT does not stop when the client goes).
+    bool in_doubt = false;
 
     // One printable line saying what happened, for logs and SMTP replies.
     std::string summary() const;

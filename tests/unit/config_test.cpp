@@ -371,7 +371,10 @@ std::string long_socket() {
 
 const std::string kAllowedTopLevel =
     "socket, socket_mode, socket_group, user, log_level, recipient_delimiter, on_refusal, "
-    "max_message_size, spool_dir, journal, rt, servers, route";
+    "max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, rt, servers, "
+    "route";
+const std::string kAllowedServer =
+    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown";
 const std::string kNoSuchFile = std::strerror(ENOENT);
 const std::string kBadAction =
     "must be correspond, comment, take or resolve, or several joined by '-' such as "
@@ -382,14 +385,12 @@ const ErrorCase kErrorCases[] = {
     {"UnknownTopLevelKey", "sockets = \"unix:/x\"\n" + kRt,
      "t.toml:1:1: sockets: unknown key; allowed here: " + kAllowedTopLevel},
     {"UnknownServerKey", kRt + "timout = 5\n",
-     "t.toml:3:1: rt.timout: unknown key; allowed here: url, timeout, ca_file, verify_tls, "
-     "max_concurrent"},
+     "t.toml:3:1: rt.timout: unknown key; allowed here: " + kAllowedServer},
     {"UnknownRouteKey", kRoute + "queu = \"x\"\n",
      "t.toml:5:1: route[1].queu: unknown key; allowed here: address, queue, action, server, "
      "extension, queues, actions"},
     {"UnknownQuotedKey", kRt + "\"time out\" = 5\n",
-     "t.toml:3:1: rt.\"time out\": unknown key; allowed here: url, timeout, ca_file, verify_tls, "
-     "max_concurrent"},
+     "t.toml:3:1: rt.\"time out\": unknown key; allowed here: " + kAllowedServer},
     {"MissingRt", "log_level = \"info\"\n",
      "t.toml:1:1: rt: missing; add an [rt] table with the base URL of your RT, e.g. url = "
      "\"https://rt.example.com\""},

@@ -28,6 +28,7 @@ inline Config make_config(const std::string& url) {
     Config c;
     c.path = "test.toml";
     c.spool_dir = "/tmp";
+    c.journal = "";  // tests that want the journal set it
     RtServer rt;
     rt.name = "rt";
     rt.url = url;

@@ -1,0 +1,276 @@
+// journal_test.cpp — the duplicate journal, the circuit breaker, SHA-256,
+// and Session's use of them: a retry after a partly delivered transaction
+// posts only what is missing; an in-doubt POST is not posted again (or is,
+// with in_doubt = "retry"); a journal that cannot be opened tempfails (or
+// not, with on_journal_error = "continue"); the circuit opens after N
+// transport failures, answers 451 4.4.1 at RCPT, and closes after a probe.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "circuit.h"
+#include "fake_rt.h"
+#include "journal.h"
+#include "milter_fixtures.h"
+#include "session.h"
+#include "sha256.h"
+
+namespace rtm {
+namespace {
+
+using testing::FakeMta;
+using testing::FakeRequest;
+using testing::FakeResponse;
+using testing::FakeRt;
+
+class TempDir {
+public:
+    TempDir() {
+        char tmpl[] = "/tmp/rtm-journal-test.XXXXXX";
+        path_ = mkdtemp(tmpl);
+    }
+    ~TempDir() { std::filesystem::remove_all(path_); }
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+TEST(Sha256, FipsExamples) {
+    Sha256 empty;
+    EXPECT_EQ(empty.hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    Sha256 abc;
+    abc.update("abc");
+    EXPECT_EQ(abc.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    Sha256 two_blocks;
+    two_blocks.update("abcdbcdecdefdefgefghfghighijhi");
+    two_blocks.update("jkijkljklmklmnlmnomnopnopq");
+    EXPECT_EQ(two_blocks.hex(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    Sha256 million;
+    for (int i = 0; i < 1000; ++i) million.update(std::string(1000, 'a'));
+    EXPECT_EQ(million.hex(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Journal, RemembersAcrossReopensAndExpires) {
+    TempDir dir;
+    const std::string path = dir.path() + "/journal.sqlite";
+    std::string error;
+    {
+        auto j = Journal::open(path, 3600, error);
+        ASSERT_TRUE(j) << error;
+        Journal::State st;
+        ASSERT_TRUE(j->lookup("k1", st));
+        EXPECT_EQ(st, Journal::State::Unknown);
+        ASSERT_TRUE(j->record("k1", Journal::State::Delivered, "ok"));
+        ASSERT_TRUE(j->record("k2", Journal::State::InDoubt, "timeout"));
+    }
+    auto j = Journal::open(path, 3600, error);  // a restart
+    ASSERT_TRUE(j) << error;
+    Journal::State st;
+    ASSERT_TRUE(j->lookup("k1", st));
+    EXPECT_EQ(st, Journal::State::Delivered);
+    ASSERT_TRUE(j->lookup("k2", st));
+    EXPECT_EQ(st, Journal::State::InDoubt);
+    auto expired = Journal::open(path, -10, error);  // everything is older than "10 s in the future"
+    ASSERT_TRUE(expired) << error;
+    ASSERT_TRUE(expired->lookup("k1", st));
+    EXPECT_EQ(st, Journal::State::Unknown);
+}
+
+TEST(Journal, ConcurrentWritersFromThreads) {
+    TempDir dir;
+    std::string error;
+    auto j = Journal::open(dir.path() + "/j.sqlite", 3600, error);
+    ASSERT_TRUE(j) << error;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                EXPECT_TRUE(j->record("t" + std::to_string(t) + "-" + std::to_string(i), Journal::State::Delivered, ""));
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    Journal::State st;
+    ASSERT_TRUE(j->lookup("t3-49", st));
+    EXPECT_EQ(st, Journal::State::Delivered);
+}
+
+TEST(Journal, UnopenablePathIsAnError) {
+    std::string error;
+    EXPECT_FALSE(Journal::open("/nonexistent-dir/j.sqlite", 3600, error));
+    EXPECT_NE(error.find("/nonexistent-dir/j.sqlite"), std::string::npos) << error;
+}
+
+TEST(Circuit, OpensAfterNFailuresProbesAfterCooldownAndCloses) {
+    Circuit c("test");
+    auto t0 = Circuit::Clock::now();
+    const auto cooldown = std::chrono::seconds(30);
+    for (int i = 0; i < 2; ++i) c.record(false, 3, t0);
+    EXPECT_TRUE(c.allow(3, cooldown, t0));
+    c.record(false, 3, t0);
+    EXPECT_EQ(c.state(), Circuit::State::Open);
+    EXPECT_FALSE(c.allow(3, cooldown, t0 + std::chrono::seconds(29)));
+    EXPECT_TRUE(c.allow(3, cooldown, t0 + std::chrono::seconds(31)));   // the probe
+    EXPECT_FALSE(c.allow(3, cooldown, t0 + std::chrono::seconds(32)));  // one at a time
+    c.record(false, 3, t0 + std::chrono::seconds(33));                  // the probe failed
+    EXPECT_EQ(c.state(), Circuit::State::Open);
+    EXPECT_FALSE(c.allow(3, cooldown, t0 + std::chrono::seconds(40)));
+    EXPECT_TRUE(c.allow(3, cooldown, t0 + std::chrono::seconds(64)));
+    c.record(true, 3, t0 + std::chrono::seconds(65));
+    EXPECT_EQ(c.state(), Circuit::State::Closed);
+    EXPECT_TRUE(c.allow(3, cooldown, t0 + std::chrono::seconds(65)));
+}
+
+TEST(Circuit, AnHttpAnswerResetsTheCountAndZeroDisables) {
+    Circuit c("test");
+    c.record(false, 2, {});
+    c.record(true, 2, {});
+    c.record(false, 2, {});
+    EXPECT_EQ(c.state(), Circuit::State::Closed);
+    Circuit off("off");
+    for (int i = 0; i < 10; ++i) off.record(false, 0, {});
+    EXPECT_TRUE(off.allow(0, std::chrono::seconds(30)));
+}
+
+// RT's answer per queue field, with a switch the test flips between tries.
+struct ScriptedRt {
+    std::atomic<bool> second_target_ok{false};
+    std::atomic<int> hang_ms{0};
+    FakeResponse operator()(const FakeRequest& r) {
+        if (r.field("queue") == "B" && !second_target_ok) return {200, "temporary failure - busy\n", {}};
+        return {200, "ok\n", std::chrono::milliseconds(hang_ms.load())};
+    }
+};
+
+class JournalSession : public ::testing::Test {
+protected:
+    TempDir dir;
+    ScriptedRt script;
+    FakeRt rt{[this](const FakeRequest& r) { return script(r); }};
+    Config config = testing::make_config(rt.url());
+    FakeMta mta;
+
+    void SetUp() override {
+        config.journal = dir.path() + "/journal.sqlite";
+        for (const char* q : {"A", "B"}) {
+            Route r = testing::make_route(std::string("q") + static_cast<char>(std::tolower(*q)), "example.com");
+            r.queue = q;
+            config.routes.push_back(r);
+        }
+    }
+    Verdict attempt(const std::vector<std::string>& rcpts, const std::string& message_id = " <m1@example.org>") {
+        auto runtime = std::make_shared<const Runtime>(config);  // a fresh Runtime: as after a restart
+        Session s([runtime] { return runtime; }, mta);
+        s.set_lead_space_kept(true);
+        EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+        for (const auto& r : rcpts) EXPECT_EQ(s.rcpt({r}), Verdict::Continue);
+        s.header("Message-ID", message_id);
+        s.header("Subject", " hi");
+        s.end_of_headers();
+        s.body("body\r\n");
+        return s.end_of_message();
+    }
+    int posts_to(const std::string& queue) {
+        int n = 0;
+        for (const auto& r : rt.requests()) n += r.field("queue") == queue;
+        return n;
+    }
+};
+
+TEST_F(JournalSession, RetryPostsOnlyTheMissingTarget) {
+    EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.3.0");
+    EXPECT_EQ(posts_to("A"), 1);
+    EXPECT_EQ(posts_to("B"), 1);
+    script.second_target_ok = true;
+    EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1) << "A was delivered on the first try: not again";
+    EXPECT_EQ(posts_to("B"), 2);
+    EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}), Verdict::Accept);  // a third copy: nothing posted
+    EXPECT_EQ(rt.requests().size(), 3u);
+}
+
+TEST_F(JournalSession, OtherSendersAndMessagesAreNotDuplicates) {
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m2@example.org>"), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 2);
+}
+
+TEST_F(JournalSession, WithoutMessageIdTheDigestIdentifiesTheMessage) {
+    auto send = [&](const std::string& body, const std::string& received) {
+        auto runtime = std::make_shared<const Runtime>(config);
+        Session s([runtime] { return runtime; }, mta);
+        s.mail({"<alice@example.org>"});
+        s.rcpt({"<qA@example.com>"});
+        s.header("Received", received);  // trace headers do not count
+        s.header("Subject", " no id");
+        s.end_of_headers();
+        s.body(body);
+        return s.end_of_message();
+    };
+    EXPECT_EQ(send("one\r\n", " from a by b"), Verdict::Accept);
+    EXPECT_EQ(send("one\r\n", " from c by d"), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1);
+    EXPECT_EQ(send("two\r\n", " from a by b"), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 2);
+}
+
+TEST_F(JournalSession, InDoubtIsNotPostedAgain) {
+    config.servers["rt"].timeout = 1;
+    script.hang_ms = 2500;  // answers after the timeout
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(posts_to("A"), 1);
+    script.hang_ms = 0;
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1) << "RT had the whole request: counted as delivered";
+}
+
+TEST_F(JournalSession, InDoubtRetryPolicyPostsAgain) {
+    config.servers["rt"].timeout = 1;
+    config.in_doubt = InDoubt::Retry;
+    script.hang_ms = 2500;
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
+    script.hang_ms = 0;
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 2);
+}
+
+TEST_F(JournalSession, UnavailableJournalTempfailsUnlessTold) {
+    config.journal = "/nonexistent-dir/journal.sqlite";
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.3.0");
+    EXPECT_EQ(posts_to("A"), 0);
+    config.on_journal_error = OnJournalError::Continue;
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1);
+}
+
+TEST_F(JournalSession, CircuitOpensAtRcptAfterTransportFailures) {
+    RtServer down;
+    down.name = "down";
+    down.url = "http://127.0.0.1:2";  // refused; its own circuit (circuits are per URL, process-wide)
+    down.timeout = 2;
+    down.circuit_failures = 2;
+    down.circuit_cooldown = 60;
+    config.servers["down"] = down;
+    circuit_for(down.url)->record(true, 2);  // closed, whatever ran before in this process
+    Route r = testing::make_route("d", "example.com");
+    r.server = "down";
+    config.routes.push_back(r);
+    config.journal = "";
+    EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(circuit_for("http://127.0.0.1:2")->state(), Circuit::State::Open);
+    auto runtime = std::make_shared<const Runtime>(config);
+    Session s([runtime] { return runtime; }, mta);
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.4.1");
+    EXPECT_EQ(s.rcpt({"<qA@example.com>"}), Verdict::Continue);  // other servers unaffected
+}
+
+}  // namespace
+}  // namespace rtm
