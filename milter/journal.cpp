@@ -98,6 +98,17 @@ Status Journal::record(const std::string& key, State state, const std::string& n
     return Status::ok();
 }
 
+Status Journal::forget(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    Statement st;
+    if (sqlite3_prepare_v2(db_, "DELETE FROM delivered WHERE key = ?1", -1, &st.stmt, nullptr) != SQLITE_OK) {
+        return failure(db_, "journal write");
+    }
+    sqlite3_bind_text(st.stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
+    if (sqlite3_step(st.stmt) != SQLITE_DONE) return failure(db_, "journal write");
+    return Status::ok();
+}
+
 Status Journal::expire() {
     std::lock_guard lock(mutex_);
     return expire_locked();

@@ -28,6 +28,7 @@ public:
 
     Status lookup(const std::string& key, State& state);
     Status record(const std::string& key, State state, const std::string& note);
+    Status forget(const std::string& key);
     // Deletes entries past their expiry; called now and then by record().
     Status expire();
 

@@ -240,7 +240,19 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                     false);
             } else {
                 MultipartBody body(form_fields(d.target), prefix, message);
-                d.reply = lease->client().post(d.target.gateway_url(), body, tick);
+                // Once RT has the whole request, a crash before its answer
+                // must not lead to a second copy on the retry: in doubt.
+                RtClient::Tick uploaded;
+                if (!d.journal_key.empty() && runtime->journal()) {
+                    uploaded = [&d, &runtime] {
+                        if (Status s = runtime->journal()->record(d.journal_key, Journal::State::InDoubt,
+                                                                  "uploaded, awaiting RT's answer");
+                            !s) {
+                            log::error("duplicate journal: " + s.error());
+                        }
+                    };
+                }
+                d.reply = lease->client().post(d.target.gateway_url(), body, tick, uploaded);
             }
         } catch (const std::exception& e) {
             d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
@@ -310,12 +322,16 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
         const ServerPool& pool = runtime.pool(d.server);
         pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
         if (d.journal_key.empty() || !runtime.journal()) continue;
-        const bool answered = d.reply.kind != RtReply::Kind::Temporary;
-        if (!answered && !d.reply.in_doubt) continue;
-        Status s = runtime.journal()->record(d.journal_key,
-                                             answered ? Journal::State::Delivered : Journal::State::InDoubt,
-                                             d.reply.summary());
-        if (!s) log::error("duplicate journal: cannot record a delivery: " + s.error());
+        Journal& journal = *runtime.journal();
+        Status s = Status::ok();
+        if (d.reply.kind != RtReply::Kind::Temporary) {
+            s = journal.record(d.journal_key, Journal::State::Delivered, d.reply.summary());
+        } else if (d.reply.in_doubt) {
+            s = journal.record(d.journal_key, Journal::State::InDoubt, d.reply.summary());
+        } else {
+            s = journal.forget(d.journal_key);  // RT answered "not now" (or nothing arrived): post again
+        }
+        if (!s) log::error("duplicate journal: cannot record an outcome: " + s.error());
     }
 }
 

@@ -12,6 +12,22 @@
 #include <array>
 #include <atomic>
 
+// Sanitizer runtimes intercept accept/read/close themselves: under ASan or
+// TSan these definitions would shadow their interceptors, so the whole
+// interposition (and the TCP tuning with it) is left out of such builds.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RTM_NO_INTERPOSITION 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RTM_NO_INTERPOSITION 1
+#endif
+#endif
+
+#ifdef RTM_NO_INTERPOSITION
+namespace rtm {
+void enable_tcp_tuning(bool) {}
+}  // namespace rtm
+#else
 namespace rtm {
 namespace {
 
@@ -72,3 +88,4 @@ extern "C" int close(int fd) {
     if (fd >= 0 && fd < rtm::kMaxFd) rtm::g_tuned[fd].store(false, std::memory_order_relaxed);
     return real(fd);
 }
+#endif  // RTM_NO_INTERPOSITION

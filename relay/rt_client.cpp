@@ -64,10 +64,16 @@ struct RtClient::Exchange {
     curl_off_t last_down = 0, last_up = 0;
     bool timed_out = false;
     const RtClient::Tick* tick = nullptr;
+    const RtClient::Tick* uploaded = nullptr;
+    bool uploaded_told = false;
 
-    static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t, curl_off_t up) {
+    static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t up_total, curl_off_t up) {
         auto* x = static_cast<Exchange*>(self);
         if (x->tick && *x->tick) (*x->tick)();
+        if (!x->uploaded_told && up_total > 0 && up == up_total) {
+            x->uploaded_told = true;
+            if (x->uploaded && *x->uploaded) (*x->uploaded)();
+        }
         const auto now = Clock::now();
         if (down != x->last_down || up != x->last_up) {
             x->last_down = down;
@@ -139,12 +145,13 @@ RtReply RtClient::post(const Target& target, std::string_view prefix, const Mess
     return post(target.gateway_url(), body, tick);
 }
 
-RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick) {
+RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick, const Tick& uploaded) {
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
         if (options_.debug) options_.debug("connecting to " + next);
         Exchange exchange;
         exchange.tick = &tick;
+        exchange.uploaded = &uploaded;
         RtReply reply = post_once(next, body, exchange);
         if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
             return reply;
@@ -221,7 +228,11 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
 
-    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0)) {
+    // A 2xx whose body was cut short still says what RT did when its start
+    // is there ("ok..."): rt-mailgate reads it the same way.
+    const bool cut_short_2xx = status >= 200 && status <= 299 && !x.response.empty() &&
+                               (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING);
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0) || cut_short_2xx) {
         RtReply reply = classify_http(status, x.reason, x.response);
         if (options_.debug) options_.debug(x.response);
         return reply;

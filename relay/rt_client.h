@@ -45,7 +45,10 @@ public:
     RtReply post(const Target& target, std::string_view prefix, const Message& message, const Tick& tick = {});
 
     // POST a prepared body to a full URL (what post() does after framing).
-    RtReply post(const std::string& url, const MultipartBody& body, const Tick& tick = {});
+    // uploaded: called once the whole request is written to the socket —
+    // from then on RT gets it even if this process dies.
+    RtReply post(const std::string& url, const MultipartBody& body, const Tick& tick = {},
+                 const Tick& uploaded = {});
 
     const ClientOptions& options() const { return options_; }
 

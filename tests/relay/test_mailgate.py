@@ -166,6 +166,21 @@ class TransportFailures(StubTestCase):
         self.assertExit(run, EX_TEMPFAIL)
         self.assertForm(self.one_request(stub), QA_FIELDS, SAMPLE_MESSAGE)
 
+    def test_truncated_ok_counts_as_delivered(self):
+        """A 2xx cut short after "ok": RT did it (rt-mailgate agrees); a
+        retry would make a second ticket."""
+        stub = self.start_stub(Garbage(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok\n"))
+        run = self.deliver(stub, QA)
+        self.assertExit(run, 0)
+
+    def test_truncated_other_body_is_temporary(self):
+        stub = self.start_stub(Garbage(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<html>"))
+        self.assertExit(self.deliver(stub, QA), EX_TEMPFAIL)
+
+    def test_binary_reply_is_temporary(self):
+        stub = self.start_stub(Reply(200, bytes(range(256)) * 64))
+        self.assertExit(self.deliver(stub, QA), EX_TEMPFAIL)
+
     def test_non_http_garbage_response(self):
         stub = self.start_stub(Garbage(b"\x00\xff\xfe garbage \x01\r\n\r\n"))
         run = self.deliver(stub, QA)

@@ -217,9 +217,9 @@ TEST_F(SessionTest, MalformedAddressInOurDomainGetsASyntaxReply) {
 }
 
 TEST_F(SessionTest, BodyLineEndsBecomeLfAndBareCrStays) {
-    EXPECT_EQ(send({"<rt@example.com>"}, "a\r\nb\rc\r\n\r\n.\r"), Verdict::Accept);
+    EXPECT_EQ(send({"<rt@example.com>"}, std::string("a\r\nb\rc\0d\xff\r\n\r\n.\r", 15)), Verdict::Accept);
     auto m = rt.requests().at(0).field("message");
-    EXPECT_TRUE(m.ends_with("\n\na\nb\rc\n\n.\r")) << m;
+    EXPECT_TRUE(m.ends_with(std::string("\n\na\nb\rc\0d\xff\n\n.\r", 14))) << m;
 }
 
 TEST_F(SessionTest, WithoutLeadSpaceTheSpaceIsPutBack) {
