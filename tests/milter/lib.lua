@@ -184,6 +184,15 @@ function expect_message_unchanged(conn)
   end
 end
 
+-- A transaction without an RT recipient: every RCPT continues and DATA
+-- already answers ACCEPT (no more callbacks for that message).
+function not_ours_transaction(conn, others, label)
+  mail(conn, param("SENDER"), param("QID"))
+  rcpts(conn, others)
+  ok(mt.data(conn), "mt.data")
+  expect_reply(conn, label or "DATA", SMFIR_ACCEPT)
+end
+
 -- A whole transaction that RT takes, as Postfix sees it: the RT
 -- recipients are deleted, the others kept, the message accepted.
 function delivered_transaction(conn, rt, others)

@@ -5,11 +5,7 @@
 dofile((TESTDIR or ".") .. "/lib.lua")
 run(function()
   local conn = connect("postfix")
-  mail(conn, param("SENDER"), param("QID"))
-  rcpts(conn, list(param("OTHER_RCPTS")))
-  local err = mt.data(conn)
-  if err ~= nil then fail("mt.data: " .. err) end
-  expect_reply(conn, "DATA (first message)", SMFIR_ACCEPT)
+  not_ours_transaction(conn, list(param("OTHER_RCPTS")), "DATA (first message)")
   SENDER, QID = param("SENDER2"), param("QID2")
   delivered_transaction(conn, list(param("RT_RCPTS")), {})
   mt.disconnect(conn)
