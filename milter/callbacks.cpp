@@ -49,7 +49,6 @@ public:
 struct Connection {
     LibmilterMta mta;
     Session session{&current_runtime, mta};
-    std::string version;  // macro v, kept from connect
     Connection() { ++g_connections; }
     ~Connection() { --g_connections; }
     Connection(const Connection&) = delete;

@@ -11,11 +11,6 @@ ServerPool::Lease::~Lease() {
     if (pool_ && client_) pool_->give_back(std::move(client_));
 }
 
-int ServerPool::in_flight() const {
-    std::lock_guard lock(mutex_);
-    return in_use_;
-}
-
 std::optional<ServerPool::Lease> ServerPool::acquire(std::chrono::steady_clock::time_point deadline,
                                                      const std::function<void()>& tick) {
     std::unique_lock lock(mutex_);

@@ -44,7 +44,6 @@ public:
     std::optional<Lease> acquire(std::chrono::steady_clock::time_point deadline, const std::function<void()>& tick);
 
     const RtServer& server() const { return server_; }
-    int in_flight() const;
     Circuit& circuit() const { return *circuit_; }
 
 private:
