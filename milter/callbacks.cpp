@@ -48,6 +48,7 @@ public:
 
 struct Connection {
     LibmilterMta mta;
+    unsigned long no_reply = 0;  // the SMFIP_NR_* bits negotiated
     Session session{&current_runtime, mta};
     Connection() { ++g_connections; }
     ~Connection() { --g_connections; }
@@ -86,19 +87,29 @@ std::vector<std::string> args_of(char** argv) {
 }
 
 // Runs one callback body; anything thrown becomes a tempfail and a log line.
+// NO_REPLY_BIT: the SMFIP_NR_* bit of this stage. When it was negotiated the
+// MTA does not wait for an answer: libmilter sends none, so the callback
+// returns SMFIS_NOREPLY, and a failure is kept in the Session, which answers
+// it at the next stage that has a reply (end of message at the latest).
 template <typename F>
-sfsistat guarded(SMFICTX* ctx, const char* stage, F&& body) {
+sfsistat guarded(SMFICTX* ctx, const char* stage, F&& body, unsigned long no_reply_bit = 0) {
+    Connection* c = nullptr;
     try {
-        Connection* c = get(ctx, true);
+        c = get(ctx, true);
         if (!c) {
             log::error(std::string(stage) + ": cannot keep per-connection state");
             return SMFIS_TEMPFAIL;
         }
-        return to_sfsistat(body(*c));
+        sfsistat r = to_sfsistat(body(*c));
+        return (c->no_reply & no_reply_bit) ? SMFIS_NOREPLY : r;
     } catch (const std::exception& e) {
         log::error(std::string(stage) + ": internal error: " + e.what() + "; answering tempfail");
     } catch (...) {
         log::error(std::string(stage) + ": unknown internal error; answering tempfail");
+    }
+    if (c && (c->no_reply & no_reply_bit)) {
+        c->session.fail_internal();
+        return SMFIS_NOREPLY;
     }
     smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
                   const_cast<char*>("rt-milter internal error; try again later"));
@@ -113,7 +124,16 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             return Verdict::Reject;
         }
         *pf0 = SMFIF_DELRCPT;
-        *pf1 = f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN);
+        // No HELO or unknown commands; no reply to connect, MAIL, headers,
+        // end of headers and body: each reply costs a round trip (two
+        // context switches), and a failure there is repeated at the next
+        // stage that answers (RCPT, end of message). RCPT, DATA and end of
+        // message keep theirs (per-recipient answers, and DATA's accept that
+        // ends the conversation for mail without RT recipients). libmilter
+        // offers the NR bits also when the MTA lacks them, and then answers
+        // "continue" itself.
+        c.no_reply = f1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY);
+        *pf1 = (f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN)) | c.no_reply;
         *pf2 = *pf3 = 0;
         c.session.set_lead_space_kept((*pf1 & SMFIP_HDR_LEADSPC) != 0);
         if (f0 & SMFIF_SETSYMLIST) {
@@ -134,11 +154,11 @@ sfsistat on_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
         }
         c.session.connect(host ? host : "unknown", text);
         return Verdict::Continue;
-    });
+    }, SMFIP_NR_CONN);
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); });
+    return guarded(ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); }, SMFIP_NR_MAIL);
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
@@ -152,17 +172,18 @@ sfsistat on_data(SMFICTX* ctx) {
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     return guarded(ctx, "header", [&](Connection& c) {
         return c.session.header(name ? name : "", value ? value : "");
-    });
+    }, SMFIP_NR_HDR);
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
-    return guarded(ctx, "end of headers", [&](Connection& c) { return c.session.end_of_headers(); });
+    return guarded(ctx, "end of headers", [&](Connection& c) { return c.session.end_of_headers(); },
+                   SMFIP_NR_EOH);
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t len) {
     return guarded(ctx, "body", [&](Connection& c) {
         return c.session.body(std::string_view(reinterpret_cast<const char*>(bytes), len));
-    });
+    }, SMFIP_NR_BODY);
 }
 
 sfsistat on_eom(SMFICTX* ctx) {

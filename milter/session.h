@@ -60,6 +60,9 @@ public:
     Verdict body(std::string_view chunk);
     Verdict end_of_message();
     void abort();
+    // An internal error in a stage whose answer the MTA does not wait for
+    // (negotiated "no reply"): the transaction is tempfailed at end of message.
+    void fail_internal();
 
     // Transactions (MAIL to end of message or abort) in progress in the
     // whole process: the daemon drains them on stop.
@@ -88,13 +91,23 @@ private:
         std::vector<RtRecipient> rt;
         int other_recipients = 0;
         std::optional<MessageBuilder> message;
-        std::string capture_error;  // set when the spool failed: tempfail at the end
-        bool too_big = false;
+        // The first failure of the content stages (spool error, message too
+        // big, internal error). Headers, end of headers and body are "no
+        // reply" stages where the MTA allows it (fewer round trips), so their
+        // answer may never reach the MTA: every later stage, and end of
+        // message, repeat it, and nothing more is captured.
+        struct Failure {
+            Verdict verdict;
+            std::string rcode, xcode, text;
+        };
+        std::optional<Failure> failed;
         std::chrono::steady_clock::time_point started;
     };
 
     Verdict reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text);
     Verdict capture(Status status);
+    Verdict fail(Verdict verdict, std::string rcode, std::string xcode, std::string text);
+    std::optional<Verdict> repeat_failure();
     std::vector<Delivery> plan_deliveries() const;
     // Consults the duplicate journal; a reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);

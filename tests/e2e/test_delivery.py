@@ -7,11 +7,13 @@ message carries a token unique to the run and test, and tests only touch
 tickets they created, so they may run in parallel.
 """
 
+import os
 import re
 import socket
+import tempfile
 import unittest
 
-from e2e_harness import ALICE, LOCAL_DOMAIN, RT_DOMAIN, E2ECase, wait_for
+from e2e_harness import ALICE, LOCAL_DOMAIN, MAX_MESSAGE_SIZE, RT_DOMAIN, E2ECase, wait_for
 
 RT = f"rt@{RT_DOMAIN}"
 BOB = f"bob@{LOCAL_DOMAIN}"
@@ -196,6 +198,27 @@ class DeliveryCases:
         self.assertNoTicket(tok)
         self.assertEqual(self.pair.summary_lines(qid), [], "no RT recipient, no summary")
         self.assertIn(f"refused recipient <{bad}> from <{ALICE}>", self.pair.milter_log())
+        self.assertNothingElsewhere()
+
+    # ----- 9 ------------------------------------------------------------
+    def test_body_over_the_size_limit_refused_at_end_of_data(self):
+        """No SIZE= from the client, so the limit is found in the body.
+        Headers and body are "no reply" milter stages (the MTA does not
+        wait for an answer to each), so rt-milter gives its 552 at the end
+        of DATA; nothing reaches RT or the queue."""
+        tok = self.token()
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            line = f"{tok} " + "x" * 70 + "\n"
+            f.write(line * (MAX_MESSAGE_SIZE // len(line) + 1000))
+        self.addCleanup(os.unlink, f.name)
+        sent = self.send(RT, f"{tok} too big", body_file=f.name)
+        self.assertReply(sent.data_reply(),
+                         rf"^552 5\.3\.4 message too big for RT \(over {MAX_MESSAGE_SIZE} bytes\)$", sent)
+        self.assertNotEqual(sent.rc, 0)
+        self.assertNoTicket(tok)
+        qid = self.assertNotQueued(sent.msgid)
+        self.assertIn(f"{qid}: from=<{ALICE}>: not posted to RT: 552 5.3.4 message too big",
+                      self.pair.milter_log())
         self.assertNothingElsewhere()
 
 

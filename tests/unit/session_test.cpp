@@ -252,6 +252,82 @@ TEST_F(SessionTest, BodyOverTheLimitIsRefused) {
     EXPECT_EQ(mta.rcode + " " + mta.xcode, "552 5.3.4");
 }
 
+// Body and headers are "no reply" stages with Postfix: the MTA never sees
+// their answer, so every later stage and end of message repeat it, and
+// nothing is posted.
+TEST_F(SessionTest, BodyOverTheLimitIsRepeatedAtEndOfMessage) {
+    config.max_message_size = 100;
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    ASSERT_EQ(s.header("Subject", " x"), Verdict::Continue);
+    EXPECT_EQ(s.body(std::string(200, 'x')), Verdict::Reject);
+    mta.rcode.clear();
+    EXPECT_EQ(s.body(std::string(200, 'y')), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "552 5.3.4");
+    mta.rcode.clear();
+    EXPECT_EQ(s.end_of_message(), Verdict::Reject);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "552 5.3.4");
+    EXPECT_TRUE(rt.requests().empty());
+    EXPECT_TRUE(mta.deleted.empty());
+    // The next transaction on the connection starts clean.
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    EXPECT_EQ(s.header("Subject", " y"), Verdict::Continue);
+    EXPECT_EQ(s.end_of_headers(), Verdict::Continue);
+    EXPECT_EQ(s.body("ok\r\n"), Verdict::Continue);
+    EXPECT_EQ(s.end_of_message(), Verdict::Accept);
+    EXPECT_EQ(rt.requests().size(), 1u);
+}
+
+TEST_F(SessionTest, SpoolFailureIsATempfailAtEndOfMessage) {
+    config.spool_dir = "/nonexistent/rt-milter-spool";
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    ASSERT_EQ(s.header("Subject", " big"), Verdict::Continue);
+    s.end_of_headers();
+    Verdict v = Verdict::Continue;
+    for (int i = 0; i < 40 && v == Verdict::Continue; ++i) v = s.body(std::string(64 * 1024, 'x'));
+    EXPECT_EQ(v, Verdict::Tempfail);  // past the 256 KiB kept in memory, the spool is needed
+    mta.rcode.clear();
+    EXPECT_EQ(s.end_of_message(), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.3.0");
+    EXPECT_TRUE(rt.requests().empty());
+}
+
+// MAIL is a "no reply" stage too: its failure is answered at every RCPT.
+TEST_F(SessionTest, NoConfigurationAtMailIsRepeatedAtRcpt) {
+    Session s([] { return std::shared_ptr<const Runtime>(); }, mta);
+    EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Tempfail);
+    mta.rcode.clear();
+    EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode + " " + mta.text, "451 4.3.0 rt-milter has no configuration loaded");
+    EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Tempfail);
+}
+
+TEST_F(SessionTest, InternalErrorAtMailIsRepeatedAtRcpt) {
+    Session& s = start();
+    s.fail_internal();  // as callbacks.cpp does when MAIL threw before a transaction existed
+    EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.3.0");
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);  // the next MAIL starts clean
+    EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Continue);
+}
+
+TEST_F(SessionTest, InternalErrorInANoReplyStageIsATempfailAtEndOfMessage) {
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    s.header("Subject", " x");
+    s.fail_internal();
+    EXPECT_EQ(s.end_of_headers(), Verdict::Tempfail);
+    EXPECT_EQ(s.end_of_message(), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.3.0");
+    EXPECT_EQ(mta.text, "rt-milter internal error; try again later");
+    EXPECT_TRUE(rt.requests().empty());
+}
+
 TEST_F(SessionTest, SlowRtKeepsTheMtaWaitingWithProgress) {
     add_queue_route("slow", "slow");
     EXPECT_EQ(send({"<slow@example.com>"}), Verdict::Accept);
