@@ -1,6 +1,8 @@
 // message_builder.cpp — message reconstruction from milter callbacks.
 #include "message_builder.h"
 
+#include <cstring>
+
 #include "value_checks.h"  // ascii_lower
 
 namespace rtm {
@@ -9,20 +11,33 @@ MessageBuilder::MessageBuilder(SpoolOptions spool, bool lead_space_kept)
     : message_(std::move(spool)), lead_space_kept_(lead_space_kept) {}
 
 Status MessageBuilder::append_lf(std::string_view text) {
-    scratch_.clear();
-    scratch_.reserve(text.size() + 1);
-    for (char c : text) {
-        if (pending_cr_) {
-            pending_cr_ = false;
-            if (c != '\n') scratch_ += '\r';  // a bare CR stays
-        }
-        if (c == '\r') {
-            pending_cr_ = true;
-            continue;
-        }
-        scratch_ += c;
+    // Runs between CRs are copied whole (memchr finds the CRs) into a buffer
+    // sized once: this is the per-byte hot path of every message.
+    const char* data = text.data();
+    const std::size_t n = text.size();
+    if (n == 0) return Status::ok();
+    if (!pending_cr_ && !std::memchr(data, '\r', n)) return message_.append(text);  // nothing to change
+    scratch_.resize(n + 1);
+    char* out = scratch_.data();
+    if (pending_cr_) {  // the CR that ended the previous chunk
+        pending_cr_ = false;
+        if (data[0] != '\n') *out++ = '\r';
     }
-    return message_.append(scratch_);
+    std::size_t i = 0;
+    while (i < n) {
+        const void* cr = std::memchr(data + i, '\r', n - i);
+        const std::size_t j = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - data) : n;
+        std::memcpy(out, data + i, j - i);
+        out += j - i;
+        if (!cr) break;
+        if (j + 1 == n) {  // a CR at the end: its LF may start the next chunk
+            pending_cr_ = true;
+            break;
+        }
+        if (data[j + 1] != '\n') *out++ = '\r';  // a bare CR stays
+        i = j + 1;
+    }
+    return message_.append(std::string_view(scratch_.data(), static_cast<std::size_t>(out - scratch_.data())));
 }
 
 namespace {

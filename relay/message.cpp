@@ -53,21 +53,33 @@ Message::Message(SpoolOptions options) : options_(std::move(options)) {
 
 Status Message::spill() {
     if (Status s = open_anonymous_file(options_.dir, file_); !s) return s;
-    Status s = write_all(file_.get(), memory_);
-    std::string().swap(memory_);
-    return s;
+    for (const std::string& block : memory_) {
+        if (Status s = write_all(file_.get(), block); !s) return s;
+    }
+    std::vector<std::string>().swap(memory_);
+    return Status::ok();
 }
 
 Status Message::append(std::string_view bytes) {
-    if (!file_.valid() && memory_.size() + bytes.size() > options_.memory_limit) {
+    if (!file_.valid() && size_ + bytes.size() > options_.memory_limit) {
         if (Status s = spill(); !s) return s;
     }
     if (file_.valid()) {
         if (Status s = write_all(file_.get(), bytes); !s) return s;
-    } else {
-        memory_.append(bytes);
+        size_ += bytes.size();
+        return Status::ok();
     }
     size_ += bytes.size();
+    while (!bytes.empty()) {
+        if (memory_.empty() || memory_.back().size() == kBlock) {
+            memory_.emplace_back();
+            memory_.back().reserve(kBlock);
+        }
+        std::string& block = memory_.back();
+        const std::size_t n = std::min(bytes.size(), kBlock - block.size());
+        block.append(bytes.data(), n);
+        bytes.remove_prefix(n);
+    }
     return Status::ok();
 }
 
@@ -75,7 +87,15 @@ long Message::read_at(std::uint64_t offset, char* buf, std::size_t len) const {
     if (offset >= size_) return 0;
     len = static_cast<std::size_t>(std::min<std::uint64_t>(len, size_ - offset));
     if (!file_.valid()) {
-        std::memcpy(buf, memory_.data() + offset, len);
+        std::size_t done = 0;
+        while (done < len) {  // every block but the last is full
+            const std::uint64_t at = offset + done;
+            const std::string& block = memory_[static_cast<std::size_t>(at / kBlock)];
+            const std::size_t in = static_cast<std::size_t>(at % kBlock);
+            const std::size_t n = std::min(len - done, block.size() - in);
+            std::memcpy(buf + done, block.data() + in, n);
+            done += n;
+        }
         return static_cast<long>(len);
     }
     for (;;) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "status.h"
@@ -39,8 +40,12 @@ public:
 private:
     Status spill();
 
+    // In memory: blocks of kBlock bytes (the last one partly filled), so a
+    // growing message is never copied to a bigger buffer.
+    static constexpr std::size_t kBlock = 64 * 1024;
+
     SpoolOptions options_;
-    std::string memory_;
+    std::vector<std::string> memory_;
     UniqueFd file_;
     std::uint64_t size_ = 0;
 };

@@ -72,6 +72,36 @@ TEST_F(MessageSpool, LargeMessageSpillsToAnUnlinkedFile) {
     EXPECT_EQ(m.read_at(expected.size() + 10, &c, 1), 0);
 }
 
+// In memory the message is kept in 64 KiB blocks: appends of every size
+// across block edges, reads of every size from every kind of offset.
+TEST_F(MessageSpool, MemoryBlocksReadBackByteExact) {
+    std::mt19937 rng(7);
+    std::string expected;
+    Message m({.memory_limit = 1 << 20, .dir = dir_});
+    while (expected.size() < 300000) {
+        std::string chunk(rng() % 70000, '\0');
+        for (char& c : chunk) c = static_cast<char>(rng());
+        ASSERT_TRUE(m.append(chunk));
+        expected += chunk;
+    }
+    EXPECT_FALSE(m.on_disk());
+    EXPECT_EQ(m.size(), expected.size());
+    for (std::size_t chunk : {1u, 4093u, 65536u, 65537u, 1u << 20}) EXPECT_EQ(read_all(m, chunk), expected);
+    for (int i = 0; i < 200; ++i) {
+        const std::size_t off = rng() % expected.size();
+        std::string buf(rng() % 140000 + 1, '\0');
+        long n = m.read_at(off, buf.data(), buf.size());
+        ASSERT_EQ(n, static_cast<long>(std::min(buf.size(), expected.size() - off)));
+        EXPECT_EQ(buf.substr(0, static_cast<std::size_t>(n)), expected.substr(off, static_cast<std::size_t>(n)));
+    }
+    // and after a spill, the same bytes from the file
+    Message spilled({.memory_limit = 200000, .dir = dir_});
+    ASSERT_TRUE(spilled.append(std::string_view(expected).substr(0, 150000)));
+    ASSERT_TRUE(spilled.append(std::string_view(expected).substr(150000)));
+    EXPECT_TRUE(spilled.on_disk());
+    EXPECT_EQ(read_all(spilled, 65537), expected);
+}
+
 TEST_F(MessageSpool, ExactlyAtTheThresholdStaysInMemory) {
     Message m({.memory_limit = 10, .dir = dir_});
     ASSERT_TRUE(m.append("0123456789"));
