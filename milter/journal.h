@@ -13,6 +13,7 @@
 #include "status.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace rtm {
 
@@ -29,8 +30,10 @@ public:
     Status lookup(const std::string& key, State& state);
     Status record(const std::string& key, State state, const std::string& note);
     Status forget(const std::string& key);
-    // Deletes entries past their expiry; called now and then by record().
+    // Deletes entries past their expiry; called at open and by record() at
+    // most every kExpiryInterval seconds.
     Status expire();
+    static constexpr long kExpiryInterval = 600;
 
     const std::string& path() const { return path_; }
 
@@ -38,12 +41,16 @@ private:
     Journal(sqlite3* db, std::string path, long expiry_seconds);
     Status exec(const char* sql);
     Status expire_locked();
+    // The statement for SQL, prepared once and kept (nullptr on error);
+    // callers hold mutex_ and reset it after use.
+    sqlite3_stmt* statement(int index, const char* sql);
 
     sqlite3* db_;
+    sqlite3_stmt* statements_[4] = {};
     std::string path_;
     long expiry_;
     std::mutex mutex_;
-    unsigned writes_ = 0;
+    long next_expiry_ = 0;  // time() of the next expiry run
 };
 
 }  // namespace rtm

@@ -5,6 +5,7 @@
 // not, with on_journal_error = "continue"); the circuit opens after N
 // transport failures, answers 451 4.4.1 at RCPT, and closes after a probe.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -77,6 +78,52 @@ TEST(Journal, RemembersAcrossReopensAndExpires) {
     ASSERT_TRUE(expired) << error;
     ASSERT_TRUE(expired->lookup("k1", st));
     EXPECT_EQ(st, Journal::State::Unknown);
+}
+
+TEST(Journal, InDoubtThenDeliveredUpdatesTheOneRow) {
+    TempDir dir;
+    std::string error;
+    auto j = Journal::open(dir.path() + "/j.sqlite", 3600, error);
+    ASSERT_TRUE(j) << error;
+    Journal::State st;
+    ASSERT_TRUE(j->record("k", Journal::State::InDoubt, "uploaded"));
+    ASSERT_TRUE(j->lookup("k", st));
+    EXPECT_EQ(st, Journal::State::InDoubt);
+    ASSERT_TRUE(j->record("k", Journal::State::Delivered, "RT said: ok"));
+    ASSERT_TRUE(j->lookup("k", st));
+    EXPECT_EQ(st, Journal::State::Delivered);
+    ASSERT_TRUE(j->forget("k"));
+    ASSERT_TRUE(j->lookup("k", st));
+    EXPECT_EQ(st, Journal::State::Unknown);
+}
+
+// A journal written by the first layout (rowid table, index on `at`) opens
+// and keeps working; the index is dropped.
+TEST(Journal, OpensTheFirstLayout) {
+    TempDir dir;
+    const std::string path = dir.path() + "/old.sqlite";
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        ASSERT_EQ(sqlite3_exec(db,
+                               "PRAGMA journal_mode=WAL; CREATE TABLE delivered (key TEXT PRIMARY KEY,"
+                               " state INTEGER NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL);"
+                               " CREATE INDEX delivered_at ON delivered(at);"
+                               " INSERT INTO delivered VALUES ('old', 1, strftime('%s','now'), 'ok');",
+                               nullptr, nullptr, nullptr),
+                  SQLITE_OK);
+        sqlite3_close(db);
+    }
+    std::string error;
+    auto j = Journal::open(path, 3600, error);
+    ASSERT_TRUE(j) << error;
+    Journal::State st;
+    ASSERT_TRUE(j->lookup("old", st));
+    EXPECT_EQ(st, Journal::State::Delivered);
+    ASSERT_TRUE(j->record("new", Journal::State::InDoubt, "uploaded"));
+    ASSERT_TRUE(j->record("new", Journal::State::Delivered, "ok"));
+    ASSERT_TRUE(j->lookup("new", st));
+    EXPECT_EQ(st, Journal::State::Delivered);
 }
 
 TEST(Journal, ConcurrentWritersFromThreads) {
