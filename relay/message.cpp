@@ -72,8 +72,10 @@ Status Message::append(std::string_view bytes) {
     size_ += bytes.size();
     while (!bytes.empty()) {
         if (memory_.empty() || memory_.back().size() == kBlock) {
+            // The first block grows as a string does (most messages are
+            // small); the next ones are taken whole.
             memory_.emplace_back();
-            memory_.back().reserve(kBlock);
+            if (memory_.size() > 1) memory_.back().reserve(kBlock);
         }
         std::string& block = memory_.back();
         const std::size_t n = std::min(bytes.size(), kBlock - block.size());

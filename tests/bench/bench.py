@@ -44,6 +44,11 @@
 #                 at a time, 1 KB, time from the final "." to the 250 reply;
 #                 added latency = milter minus noop-milter, median and p99.
 #
+# --compare BUILD runs each rt-milter and pipe configuration a second time
+# (CONFIG@base) with the binaries of another build, interleaved in the same
+# run: before/after figures from one time window (this machine's speed
+# drifts by 10-20% between runs minutes apart).
+#
 # Output: one table on stdout (with the ratios milter/noop-milter,
 # milter/postfix-only, milter/perl-pipe and inet/unix, and the targets of
 # the benchmark issue marked met or missed), OUT/results.json and
@@ -79,6 +84,14 @@ ALL_CONFIGS = ["postfix-only", "perl-pipe", "cxx-pipe", "noop-milter", "milter-u
                "milter-inet"]
 DELIVERING = {"perl-pipe", "cxx-pipe", "milter-unix", "milter-inet"}
 MILTERS = {"noop-milter", "milter-unix", "milter-inet"}
+# --compare DIR adds BASE_SUFFIX configurations: the same, with the
+# binaries of another build (before/after a change, in one run).
+BASE_SUFFIX = "@base"
+
+
+def kind(cfg):
+    """The configuration without BASE_SUFFIX."""
+    return cfg[:-len(BASE_SUFFIX)] if cfg.endswith(BASE_SUFFIX) else cfg
 SIZES = {"1k": 1024, "100k": 100 * 1024, "10m": 10 * 1024 * 1024}
 # Messages per run: [fast configurations, cxx-pipe, perl-pipe].
 COUNTS = {"1k": (2000, 1000, 240), "100k": (1000, 500, 120), "10m": (40, 40, 20)}
@@ -313,16 +326,18 @@ http {{
 class Gateway:
     """What sits between Postfix and the stand-in for one configuration."""
 
-    def __init__(self, name, args, work, standin, cpu):
-        self.name = name
+    def __init__(self, cfg, args, work, standin, cpu):
+        name = kind(cfg)
+        self.name = cfg
         self.proc = None
         self.milter_spec = None
         self.fallback = None
-        self.dir = os.path.join(work, name)
+        self.dir = os.path.join(work, cfg.replace("@", "-"))
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
-        bindir = os.path.join(os.path.abspath(args.build), "bin")
+        build = args.compare if cfg.endswith(BASE_SUFFIX) else args.build
+        bindir = os.path.join(os.path.abspath(build), "bin")
         if name == "perl-pipe":
             self.fallback = (standin.url, PERL_MAILGATE)
         elif name == "cxx-pipe":
@@ -458,7 +473,7 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
         if c != seen:
             seen = c
             last_delivery = time.monotonic()
-        delivered_all = cfg not in DELIVERING or seen - before_count >= n
+        delivered_all = kind(cfg) not in DELIVERING or seen - before_count >= n
         if client_end is not None and delivered_all and postfix.queued() == 0:
             break
         time.sleep(TICK)
@@ -468,12 +483,12 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
     if client_end is None:
         stop_pid(client, signal.SIGTERM, 5)
     delivered = standin.count() - before_count
-    if cfg in DELIVERING:
+    if kind(cfg) in DELIVERING:
         t_end = max(client_end or t_done, last_delivery or t_done)
     else:
         t_end = client_end or t_done
     ok = (client_end is not None and rc == 0 and t_done < end_bound
-          and (cfg not in DELIVERING or delivered == n))
+          and (kind(cfg) not in DELIVERING or delivered == n))
     gw_cpu = (gateway.cpu_s() - gw_cpu0) if gw_cpu0 is not None else None
     r = {
         "config": cfg, "size": size_name, "bytes": size, "messages": n,
@@ -601,7 +616,7 @@ def summarize(runs, latencies, sides):
             lat[cfg] = {"count": len(values["ms"]), "failures": values["failures"],
                         "median_ms": statistics.median(values["ms"]),
                         "p99_ms": percentile(values["ms"], 99)}
-    for cfg in ("milter-unix", "milter-inet"):
+    for cfg in ("milter-unix", "milter-inet", "milter-unix" + BASE_SUFFIX, "milter-inet" + BASE_SUFFIX):
         if cfg in lat and "noop-milter" in lat:
             lat[cfg]["added_median_ms"] = lat[cfg]["median_ms"] - lat["noop-milter"]["median_ms"]
             lat[cfg]["added_p99_ms"] = lat[cfg]["p99_ms"] - lat["noop-milter"]["p99_ms"]
@@ -657,6 +672,11 @@ def fmt(v, digits=1):
     return str(v)
 
 
+def ordered(names):
+    """Configurations in ALL_CONFIGS order, each followed by its @base twin."""
+    return [c for k in ALL_CONFIGS for c in (k, k + BASE_SUFFIX) if c in names]
+
+
 def markdown(meta, table, lat, tgts):
     out = [f"# rt-milter benchmark, {meta['started']}", "",
            f"Machine: {meta['nproc']} CPUs, {meta['kernel']}; commit {meta['commit']}; "
@@ -666,7 +686,7 @@ def markdown(meta, table, lat, tgts):
     out += ["| configuration | size | msgs | msgs/s (to RT) | CPU ms/msg (all) | "
             "gateway CPU ms/msg | gateway peak RSS MB | failed runs |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for cfg in ALL_CONFIGS:
+    for cfg in ordered(table):
         for size in sizes:
             row = table.get(cfg, {}).get(size)
             if not row:
@@ -681,13 +701,17 @@ def markdown(meta, table, lat, tgts):
             "|---|" + "---:|" * len(sizes)]
     for a, b in (("milter-unix", "noop-milter"), ("milter-unix", "postfix-only"),
                  ("milter-unix", "perl-pipe"), ("milter-unix", "cxx-pipe"),
-                 ("milter-inet", "milter-unix"), ("noop-milter", "postfix-only")):
+                 ("milter-inet", "milter-unix"), ("noop-milter", "postfix-only"),
+                 ("milter-unix", "milter-unix" + BASE_SUFFIX),
+                 ("milter-unix" + BASE_SUFFIX, "noop-milter")):
+        if b not in table or a not in table:
+            continue
         out.append(f"| {a} / {b} | " + " | ".join(fmt(ratio(table, a, b, s), 2)
                                                    for s in sizes) + " |")
     if lat:
         out += ["", "| latency, 1 KB, one session | messages | median ms | p99 ms | "
                 "added median ms | added p99 ms |", "|---|---:|---:|---:|---:|---:|"]
-        for cfg in ALL_CONFIGS:
+        for cfg in ordered(lat):
             if cfg in lat:
                 v = lat[cfg]
                 out.append(f"| {cfg} | {v['count']} | {fmt(v['median_ms'], 2)} | "
@@ -723,6 +747,9 @@ def main():
     ap.add_argument("--build", default="build-bench")
     ap.add_argument("--out", default=None, help="default BUILD/bench")
     ap.add_argument("--configs", default=",".join(ALL_CONFIGS))
+    ap.add_argument("--compare", metavar="BUILD", default=None,
+                    help="another build folder (e.g. of an older commit): each rt-milter and pipe "
+                         "configuration is run a second time, named CONFIG@base, with its binaries")
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--sessions", type=int, default=10)
@@ -743,6 +770,9 @@ def main():
     for c in configs:
         if c not in ALL_CONFIGS:
             sys.exit(f"bench: unknown configuration {c} (known: {', '.join(ALL_CONFIGS)})")
+    if args.compare:
+        configs = [x for c in configs
+                   for x in ([c, c + BASE_SUFFIX] if c in DELIVERING else [c])]
     for s in sizes:
         if s not in SIZES:
             sys.exit(f"bench: unknown size {s} (known: {', '.join(SIZES)})")
@@ -799,7 +829,7 @@ def main():
                             f"CPU ms/msg  delivered {r['delivered_to_rt']}"
                             + ("" if r["ok"] else f"  FAILED rc={r['client_rc']} "
                                f"{r['client_error'][-200:]}"))
-                    if cfg in MILTERS or cfg == "postfix-only":
+                    if kind(cfg) in MILTERS or cfg == "postfix-only":
                         ms, fails = latency_run(postfix.port, args.latency_count,
                                                 f"{os.getpid()}-{cfg}-{rep}")
                         lv = latencies.setdefault(cfg, {"ms": [], "failures": 0})
