@@ -12,8 +12,7 @@ namespace {
 enum : int { kLookup, kRecord, kForget, kExpire };
 constexpr const char* kSql[] = {
     "SELECT state FROM delivered WHERE key = ?1 AND at >= ?2",
-    "INSERT INTO delivered (key, state, at, note) VALUES (?1, ?2, ?3, ?4)"
-    " ON CONFLICT (key) DO UPDATE SET state = ?2, at = ?3, note = ?4",
+    "INSERT INTO delivered (key, state, at, note) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO UPDATE SET state = ?2, at = ?3, note = ?4",
     "DELETE FROM delivered WHERE key = ?1",
     "DELETE FROM delivered WHERE at < ?1",
 };

@@ -164,8 +164,9 @@ std::optional<Verdict> Session::repeat_failure() {
 
 void Session::fail_internal() {
     if (!tx_) {  // MAIL itself failed: RCPT must still say so
-        tx_.emplace();
-        tx_->started = Clock::now();
+        Transaction tx;  // (not tx_.emplace(): clang 14 rejects it for this nested type)
+        tx.started = Clock::now();
+        tx_ = std::move(tx);
     }
     if (tx_->failed) return;
     fail(Verdict::Tempfail, "451", "4.3.0", "rt-milter internal error; try again later");
