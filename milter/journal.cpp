@@ -71,8 +71,8 @@ Journal::~Journal() {
     sqlite3_close(db_);
 }
 
-sqlite3_stmt* Journal::statement(int index, const char* sql) {
-    if (!statements_[index] && sqlite3_prepare_v2(db_, sql, -1, &statements_[index], nullptr) != SQLITE_OK) {
+sqlite3_stmt* Journal::statement(int index) {
+    if (!statements_[index] && sqlite3_prepare_v2(db_, kSql[index], -1, &statements_[index], nullptr) != SQLITE_OK) {
         statements_[index] = nullptr;
     }
     return statements_[index];
@@ -91,7 +91,7 @@ Status Journal::exec(const char* sql) {
 Status Journal::lookup(const std::string& key, State& state) {
     std::lock_guard lock(mutex_);
     state = State::Unknown;
-    Use st{statement(kLookup, kSql[kLookup])};
+    Use st{statement(kLookup)};
     if (!st.stmt) return failure(db_, "journal lookup");
     sqlite3_bind_text(st.stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int64(st.stmt, 2, static_cast<sqlite3_int64>(std::time(nullptr) - expiry_));
@@ -106,7 +106,7 @@ Status Journal::lookup(const std::string& key, State& state) {
 
 Status Journal::record(const std::string& key, State state, const std::string& note) {
     std::lock_guard lock(mutex_);
-    Use st{statement(kRecord, kSql[kRecord])};
+    Use st{statement(kRecord)};
     if (!st.stmt) return failure(db_, "journal write");
     sqlite3_bind_text(st.stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
     sqlite3_bind_int(st.stmt, 2, state == State::Delivered ? 1 : 2);
@@ -122,7 +122,7 @@ Status Journal::record(const std::string& key, State state, const std::string& n
 
 Status Journal::forget(const std::string& key) {
     std::lock_guard lock(mutex_);
-    Use st{statement(kForget, kSql[kForget])};
+    Use st{statement(kForget)};
     if (!st.stmt) return failure(db_, "journal write");
     sqlite3_bind_text(st.stmt, 1, key.data(), static_cast<int>(key.size()), SQLITE_TRANSIENT);
     if (sqlite3_step(st.stmt) != SQLITE_DONE) return failure(db_, "journal write");
@@ -136,7 +136,7 @@ Status Journal::expire() {
 
 Status Journal::expire_locked() {
     next_expiry_ = std::time(nullptr) + kExpiryInterval;
-    Use st{statement(kExpire, kSql[kExpire])};
+    Use st{statement(kExpire)};
     if (!st.stmt) return failure(db_, "journal expiry");
     sqlite3_bind_int64(st.stmt, 1, static_cast<sqlite3_int64>(std::time(nullptr) - expiry_));
     if (sqlite3_step(st.stmt) != SQLITE_DONE) return failure(db_, "journal expiry");

@@ -41,9 +41,9 @@ private:
     Journal(sqlite3* db, std::string path, long expiry_seconds);
     Status exec(const char* sql);
     Status expire_locked();
-    // The statement for SQL, prepared once and kept (nullptr on error);
-    // callers hold mutex_ and reset it after use.
-    sqlite3_stmt* statement(int index, const char* sql);
+    // Statement INDEX of journal.cpp's list, prepared once and kept (nullptr
+    // on error); callers hold mutex_ and reset it after use.
+    sqlite3_stmt* statement(int index);
 
     sqlite3* db_;
     sqlite3_stmt* statements_[4] = {};

@@ -173,6 +173,9 @@ void Session::fail_internal() {
 }
 
 Verdict Session::data() {
+    // Every content stage comes through here: a transaction that failed
+    // (at MAIL or in an earlier content stage) keeps its answer.
+    if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (!tx_ || tx_->rt.empty()) {  // no RT recipient: not ours, stop here
         if (tx_) log::debug("from=<" + tx_->sender + ">: no RT recipient, not rt-milter's business");
         tx_.reset();
@@ -188,19 +191,16 @@ Verdict Session::data() {
 }
 
 Verdict Session::header(std::string_view name, std::string_view value) {
-    if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (Verdict v = data(); v != Verdict::Continue) return v;
     return capture(tx_->message->header(name, value));
 }
 
 Verdict Session::end_of_headers() {
-    if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (Verdict v = data(); v != Verdict::Continue) return v;
     return capture(tx_->message->end_of_headers());
 }
 
 Verdict Session::body(std::string_view chunk) {
-    if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (Verdict v = data(); v != Verdict::Continue) return v;
     if (Verdict v = capture(tx_->message->body(chunk)); v != Verdict::Continue) return v;
     const std::uint64_t limit = tx_->runtime->config().max_message_size;
@@ -414,9 +414,7 @@ Verdict Session::end_of_message() {
     if (!tx_ || tx_->rt.empty()) return Verdict::Continue;
     if (std::optional<Verdict> v = repeat_failure()) {
         const Transaction::Failure& f = *tx_->failed;
-        std::string qid = mta_.macro("i");
-        log::info((qid.empty() ? std::string("NOQUEUE") : qid) + ": from=<" + tx_->sender +
-                  ">: not posted to RT: " + f.rcode + " " + f.xcode + " " + f.text);
+        log::info(log_head() + ": not posted to RT: " + f.rcode + " " + f.xcode + " " + f.text);
         tx_.reset();
         return *v;
     }
@@ -440,9 +438,13 @@ Verdict Session::end_of_message() {
     return verdict;
 }
 
-void Session::log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const {
+std::string Session::log_head() const {
     std::string qid = mta_.macro("i");
-    std::string line = (qid.empty() ? "NOQUEUE" : qid) + ": from=<" + tx_->sender + ">";
+    return (qid.empty() ? std::string("NOQUEUE") : qid) + ": from=<" + tx_->sender + ">";
+}
+
+void Session::log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const {
+    std::string line = log_head();
     if (!client_.empty()) line += ", client=" + client_;
     line += ", size=" + std::to_string(tx_->message->size());
     for (const Delivery& d : deliveries) {

@@ -114,6 +114,7 @@ private:
     void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
+    std::string log_head() const;  // "QUEUEID: from=<sender>", the start of our log lines
     void log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const;
     void tick();
 

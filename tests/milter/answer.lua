@@ -5,10 +5,7 @@
 -- -D: SOCKET TESTDIR QID SENDER RT_RCPTS WANT
 dofile((TESTDIR or ".") .. "/lib.lua")
 run(function()
-  local conn = connect("postfix")
-  local rt = list(param("RT_RCPTS"))
-  mail(conn, param("SENDER"), param("QID"))
-  rcpts(conn, rt)
+  local conn, rt = rt_transaction("postfix")
   send_message(conn)
   if param("WANT") == "accept" then
     eom(conn, SMFIR_ACCEPT)

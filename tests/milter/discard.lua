@@ -4,10 +4,7 @@
 -- -D: SOCKET TESTDIR QID SENDER RT_RCPTS
 dofile((TESTDIR or ".") .. "/lib.lua")
 run(function()
-  local conn = connect("sendmail")
-  local rt = list(param("RT_RCPTS"))
-  mail(conn, param("SENDER"), param("QID"))
-  rcpts(conn, rt)
+  local conn, rt = rt_transaction("sendmail")
   send_message(conn)
   eom(conn, SMFIR_DISCARD)
   expect_kept(conn, rt)

@@ -7,10 +7,7 @@
 -- -D: SOCKET TESTDIR QID SENDER RT_RCPTS HEADERS LINE
 dofile((TESTDIR or ".") .. "/lib.lua")
 run(function()
-  local conn = connect("postfix")
-  local rt = list(param("RT_RCPTS"))
-  mail(conn, param("SENDER"), param("QID"))
-  rcpts(conn, rt)
+  local conn, rt = rt_transaction("postfix")
   if mt.data(conn) ~= nil then fail("mt.data") end
   for i = 1, tonumber(param("HEADERS")) do
     if mt.header(conn, "X-H" .. i, "v" .. i) ~= nil then fail("header " .. i) end

@@ -95,6 +95,16 @@ function rcpts(conn, addrs, want)
   for _, a in ipairs(addrs) do rcpt(conn, a, want) end
 end
 
+-- Connects as mta and opens a transaction from SENDER (macro i = QID) to
+-- the RT_RCPTS, each accepted; returns the connection and those recipients.
+function rt_transaction(mta)
+  local conn = connect(mta)
+  local rt = list(param("RT_RCPTS"))
+  mail(conn, param("SENDER"), param("QID"))
+  rcpts(conn, rt)
+  return conn, rt
+end
+
 -- message.eml as headers {{name, value}, ...} (value without the one space
 -- after the colon: miltertest adds it back when SMFIP_HDR_LEADSPC is on,
 -- and folded lines joined with LF as an MTA passes them) and a CRLF body.

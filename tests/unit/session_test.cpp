@@ -295,6 +295,8 @@ TEST_F(SessionTest, NoConfigurationAtMailIsRepeatedAtRcpt) {
     EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(mta.rcode + " " + mta.xcode + " " + mta.text, "451 4.3.0 rt-milter has no configuration loaded");
     EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(s.data(), Verdict::Tempfail);  // and at DATA, should an MTA go on
+    EXPECT_EQ(s.header("Subject", " x"), Verdict::Tempfail);
 }
 
 TEST_F(SessionTest, InternalErrorAtMailIsRepeatedAtRcpt) {
