@@ -42,9 +42,12 @@ Status MessageBuilder::append_lf(std::string_view text) {
 
 namespace {
 
+// Added on the way, by each relay and verifier: a retry through another path
+// (another MX host, a second try a day later) may carry other ones.
 bool is_trace_header(const std::string& lower_name) {
     return lower_name == "received" || lower_name == "return-path" || lower_name == "delivered-to" ||
-           lower_name == "x-original-to";
+           lower_name == "x-original-to" || lower_name == "authentication-results" ||
+           lower_name == "received-spf" || lower_name.starts_with("x-spam-");
 }
 
 std::string trimmed(std::string_view s) {
@@ -55,14 +58,10 @@ std::string trimmed(std::string_view s) {
 
 }  // namespace
 
-std::string MessageBuilder::identity() {
-    if (!message_id_.empty()) return "id:" + message_id_;
-    return "sha256:" + digest_.hex();
-}
+std::string MessageBuilder::identity() { return "sha256:" + digest_.hex(); }
 
 Status MessageBuilder::header(std::string_view name, std::string_view value) {
     const std::string lower = ascii_lower(name);
-    if (lower == "message-id" && message_id_.empty()) message_id_ = trimmed(value);
     if (!is_trace_header(lower)) {
         digest_.update(lower);
         digest_.update(":");
@@ -82,7 +81,7 @@ Status MessageBuilder::header(std::string_view name, std::string_view value) {
 Status MessageBuilder::end_of_headers() { return append_lf("\r\n"); }
 
 Status MessageBuilder::body(std::string_view chunk) {
-    if (message_id_.empty()) digest_.update(chunk);  // only needed without a Message-ID
+    digest_.update(chunk);
     return append_lf(chunk);
 }
 

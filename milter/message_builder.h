@@ -28,16 +28,18 @@ public:
     std::uint64_t size() const { return message_.size(); }
 
     // What identifies this message across a client's retries, for the
-    // duplicate journal: "id:<Message-ID>", or, without one, "sha256:" of
-    // the message less its trace headers (Received, Return-Path, ...), which
-    // a retry through another relay may change. Call after finish().
+    // duplicate journal: "sha256:" of the whole message less its trace
+    // headers (Received, Return-Path, Authentication-Results, ...), which a
+    // retry through another relay may change. Not the Message-ID alone: a
+    // second message that reuses one (a careless mailer, or a forger who saw
+    // it) is another message, and must not be taken for a duplicate.
+    // Call after finish().
     std::string identity();
 
 private:
     Status append_lf(std::string_view text);  // CRLF → LF, a CR at a chunk's end held back
 
     Message message_;
-    std::string message_id_;
     Sha256 digest_;
     bool lead_space_kept_;
     bool pending_cr_ = false;

@@ -208,7 +208,8 @@ protected:
             config.routes.push_back(r);
         }
     }
-    Verdict attempt(const std::vector<std::string>& rcpts, const std::string& message_id = " <m1@example.org>") {
+    Verdict attempt(const std::vector<std::string>& rcpts, const std::string& message_id = " <m1@example.org>",
+                    const std::string& body = "body\r\n") {
         auto runtime = std::make_shared<const Runtime>(config);  // a fresh Runtime: as after a restart
         Session s([runtime] { return runtime; }, mta);
         s.set_lead_space_kept(true);
@@ -217,7 +218,7 @@ protected:
         s.header("Message-ID", message_id);
         s.header("Subject", " hi");
         s.end_of_headers();
-        s.body("body\r\n");
+        s.body(body);
         return s.end_of_message();
     }
     int posts_to(const std::string& queue) {
@@ -243,6 +244,19 @@ TEST_F(JournalSession, RetryPostsOnlyTheMissingTarget) {
 TEST_F(JournalSession, OtherSendersAndMessagesAreNotDuplicates) {
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
     EXPECT_EQ(attempt({"<qA@example.com>"}, " <m2@example.org>"), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 2);
+}
+
+// Finding 1 of the hostile review: the key was target + sender + Message-ID,
+// so a second message reusing a Message-ID (a careless mailer, or a forger
+// who saw it in a Cc) was answered 250 and never posted: lost.
+TEST_F(JournalSession, AReusedMessageIdWithOtherContentIsAnotherMessage) {
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the forged copy\r\n"), Verdict::Accept);
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"), Verdict::Accept);
+    ASSERT_EQ(posts_to("A"), 2) << "the real message must reach RT";
+    EXPECT_NE(rt.requests()[1].field("message").find("the real message"), std::string::npos);
+    // the identical message again (a client's retry): never posted twice
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 2);
 }
 
