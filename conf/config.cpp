@@ -163,9 +163,12 @@ void read_bool(const Slot& slot, bool& out) {
 }
 
 // Every entry is checked (and reported) on its own; `out` is set only when all are good.
-void read_string_list(const Slot& slot, std::vector<std::string>& out, Check check) {
+bool read_string_list(const Slot& slot, std::vector<std::string>& out, Check check) {
     const auto* array = slot.node.as_array();
-    if (array == nullptr) return wrong_type(slot, "an array of strings, e.g. [\"a\", \"b\"]");
+    if (array == nullptr) {
+        wrong_type(slot, "an array of strings, e.g. [\"a\", \"b\"]");
+        return false;
+    }
     std::vector<std::string> values(array->size());
     bool good = true;
     for (std::size_t i = 0; i < array->size(); ++i) {
@@ -173,6 +176,7 @@ void read_string_list(const Slot& slot, std::vector<std::string>& out, Check che
         if (!read_string(entry, values[i], check)) good = false;
     }
     if (good) out = std::move(values);
+    return good;
 }
 
 // The words of an enumerated key, shared by the reader and to_string().
@@ -265,6 +269,12 @@ constexpr Field<RtServer> kServerFields[] = {
      [](const Slot& s, RtServer& server) { read_integer(s, 0, 1000, server.circuit_failures); }},
     {"circuit_cooldown",
      [](const Slot& s, RtServer& server) { read_integer(s, 1, 3600, server.circuit_cooldown); }},
+    {"deadline", [](const Slot& s, RtServer& server) { read_integer(s, 1, 7200, server.deadline); }},
+    {"redirect_hosts",
+     [](const Slot& s, RtServer& server) {
+         if (read_string_list(s, server.redirect_hosts, check_host_name))
+             for (std::string& host : server.redirect_hosts) host = ascii_lower(host);
+     }},
 };
 
 void read_server(const Slot& slot, const std::string& name, Config& config) {
@@ -391,6 +401,8 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
      }},
     {"on_refusal",
      [](const Slot& s, TopLevel& t) { read_choice(s, kOnRefusal, t.config.on_refusal); }},
+    {"max_rt_targets",
+     [](const Slot& s, TopLevel& t) { read_integer(s, 1, 1000, t.config.max_rt_targets); }},
     {"max_message_size",
      [](const Slot& s, TopLevel& t) {
          read_integer(s, 0, std::numeric_limits<std::int64_t>::max(), t.config.max_message_size);

@@ -23,6 +23,9 @@ struct RtServer {
     int max_concurrent = 16;    // POSTs in flight to this server at once (1..1024)
     int circuit_failures = 5;   // consecutive transport failures that open the circuit; 0 = never
     long circuit_cooldown = 30; // seconds the circuit stays open before one probe (1..3600)
+    long deadline = 240;        // seconds one POST may take in all, redirects included (1..7200):
+                                // a dripping RT cannot hold a message past it
+    std::vector<std::string> redirect_hosts;  // other hosts a redirect may lead to (lower case)
 };
 
 enum class ExtensionMode { None, Queue, Ticket, Action };
@@ -60,6 +63,8 @@ struct Config {
     std::string recipient_delimiter = "+";  // a set of characters; "" = no extensions
     OnRefusal on_refusal = OnRefusal::Reject;
     std::uint64_t max_message_size = 0;     // bytes; 0 = no limit of our own
+    int max_rt_targets = 10;                // distinct RT targets one message may have (1..1000);
+                                            // past it, RCPT gets 452 4.5.3
     std::string spool_dir = "/var/spool/rt-milter";
     std::string journal = "/var/lib/rt-milter/journal.sqlite";  // duplicate journal; "" = off
     long journal_expiry = 432000;           // seconds an entry is kept (5 days, the MTA's queue life)

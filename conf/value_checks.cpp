@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -215,6 +216,16 @@ Problem check_action(std::string_view action) {
 
 Problem check_not_empty(std::string_view text) {
     if (text.empty()) return "must not be empty";
+    return std::nullopt;
+}
+
+Problem check_host_name(std::string_view host) {
+    const bool literal = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const std::string_view inner = literal ? host.substr(1, host.size() - 2) : host;
+    const bool good = !inner.empty() && std::all_of(inner.begin(), inner.end(), [literal](unsigned char c) {
+        return std::isalnum(c) || c == '-' || c == '.' || (literal && c == ':');
+    });
+    if (!good) return "must be a host name (or an [IPv6] or IPv4 address), without scheme or port, got " + quoted(host);
     return std::nullopt;
 }
 

@@ -35,6 +35,7 @@ Problem parse_address(std::string_view text, std::string& local_part, std::strin
 Problem check_action(std::string_view action);
 
 Problem check_not_empty(std::string_view text);
+Problem check_host_name(std::string_view host);  // a redirect target: name or address, no port
 Problem check_absolute_path(std::string_view path);
 Problem check_optional_absolute_path(std::string_view path);  // "" allowed
 Problem check_ca_file(std::string_view path);                 // "" allowed, else readable

@@ -1,4 +1,4 @@
-// routing.cpp — recipient → Target.
+// routing.cpp — recipient → Target, and the address forms an MTA rewrites.
 #include "routing.h"
 
 #include <algorithm>
@@ -29,10 +29,83 @@ bool splittable(const std::string& local) {
            !local.ends_with("-request");
 }
 
+// Postfix strips trailing dots from a domain before it looks at it.
+std::string_view without_trailing_dots(std::string_view domain) {
+    while (domain.ends_with('.')) domain.remove_suffix(1);
+    return domain;
+}
+
 }  // namespace
 
+std::optional<EnvelopeAddress> rewritten_by_mta(const EnvelopeAddress& rcpt) {
+    EnvelopeAddress a = rcpt;
+    std::size_t cut;
+    if ((cut = a.local.rfind('@')) != std::string::npos || (cut = a.local.rfind('%')) != std::string::npos) {
+        a.domain = a.local.substr(cut + 1);  // "user@inner" or "user%inner" at our host
+        a.local.resize(cut);
+    } else if ((cut = a.local.find('!')) != std::string::npos) {
+        a.domain = a.local.substr(0, cut);  // "host!user": UUCP order
+        a.local.erase(0, cut + 1);
+    } else {
+        return std::nullopt;
+    }
+    if (a.local.empty() || a.domain.empty()) return std::nullopt;
+    return a;
+}
+
+std::string target_key(const RouteDecision& d) {
+    auto field = [](const std::optional<std::string>& f) { return f ? "=" + *f : std::string(); };
+    return d.route->server + "\n" + field(d.target.queue) + "\n" + field(d.target.action) + "\n" +
+           field(d.target.ticket);
+}
+
 RouteTable::RouteTable(const Config& config) : config_(config) {
-    for (const Route& r : config_.routes) by_address_.emplace(r.local_part + "@" + r.domain, &r);
+    for (const Route& r : config_.routes) {
+        by_address_.emplace(r.local_part + "@" + r.domain, &r);
+        local_parts_.insert(r.local_part);
+    }
+}
+
+bool RouteTable::names_route_local_part(const std::string& local) const {
+    if (local_parts_.contains(local)) return true;
+    const auto cut = config_.recipient_delimiter.empty() ? std::string::npos
+                                                         : local.find_first_of(config_.recipient_delimiter);
+    return cut != std::string::npos && cut > 0 && local_parts_.contains(local.substr(0, cut));
+}
+
+RouteDecision RouteTable::route(const EnvelopeAddress& rcpt, std::string_view mta_resolved) const {
+    RouteDecision d = route_as_written(rcpt);
+    if (d.kind != RouteDecision::Kind::NotRt) return d;
+    // Not an RT address as written. Would the MTA turn it into one after
+    // this check (and deliver it past the allow-lists, the verdict and the
+    // journal)? Then it is refused: RT addresses are taken only as written.
+    const std::string raw = "<" + rcpt.address() + ">";
+    auto refuse_form = [&](const EnvelopeAddress& becomes) {
+        return refuse("5.1.3", raw + ": this form of an RT address is not accepted; send to <" + becomes.address() +
+                                   "> itself");
+    };
+    if (std::optional<EnvelopeAddress> inner = rewritten_by_mta(rcpt)) {
+        // Each step shortens the local part: bounded by its length.
+        for (EnvelopeAddress step = *inner;;) {
+            if (route_as_written(step).kind != RouteDecision::Kind::NotRt) return refuse_form(step);
+            std::optional<EnvelopeAddress> next = rewritten_by_mta(step);
+            if (!next) break;
+            step = std::move(*next);
+        }
+    }
+    if (!mta_resolved.empty()) {
+        AddressParse resolved = parse_envelope_address(mta_resolved);
+        if (resolved.address && route_as_written(*resolved.address).kind != RouteDecision::Kind::NotRt) {
+            return refuse_form(*resolved.address);
+        }
+    }
+    // No domain (the MTA appends its own) or an address literal (this host's
+    // own name for itself): which domain that means is the MTA's secret.
+    const bool literal = rcpt.domain.starts_with('[');
+    if ((rcpt.domain.empty() || literal) && !rcpt.null_sender() && names_route_local_part(ascii_lower(rcpt.local))) {
+        return refuse("5.1.3", raw + ": RT addresses need their domain name");
+    }
+    return d;
 }
 
 const Route* RouteTable::find(const std::string& local, const std::string& domain) const {
@@ -40,10 +113,10 @@ const Route* RouteTable::find(const std::string& local, const std::string& domai
     return it == by_address_.end() ? nullptr : it->second;
 }
 
-RouteDecision RouteTable::route(const EnvelopeAddress& rcpt) const {
+RouteDecision RouteTable::route_as_written(const EnvelopeAddress& rcpt) const {
     RouteDecision d;
-    if (rcpt.domain.empty()) return d;
-    const std::string domain = ascii_lower(rcpt.domain);
+    const std::string domain = ascii_lower(without_trailing_dots(rcpt.domain));
+    if (domain.empty()) return d;
     const std::string local = ascii_lower(rcpt.local);
 
     const Route* route = find(local, domain);

@@ -1,4 +1,4 @@
-// runtime.cpp — Runtime and the per-server client pools.
+// runtime.cpp — Runtime and the per-server pools of posting workers.
 #include "runtime.h"
 
 #include "log.h"
@@ -7,51 +7,58 @@ namespace rtm {
 
 ServerPool::ServerPool(const RtServer& server) : server_(server), circuit_(circuit_for(server.url)) {}
 
-ServerPool::Lease::~Lease() {
-    if (pool_ && client_) pool_->give_back(std::move(client_));
+ServerPool::~ServerPool() {
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
 }
 
-std::optional<ServerPool::Lease> ServerPool::acquire(std::chrono::steady_clock::time_point deadline,
-                                                     const std::function<void()>& tick) {
-    std::unique_lock lock(mutex_);
-    while (in_use_ >= server_.max_concurrent) {
-        if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-        freed_.wait_for(lock, std::chrono::seconds(1));
-        if (tick) {
-            lock.unlock();
-            tick();
-            lock.lock();
-        }
-    }
-    ++in_use_;
-    std::unique_ptr<RtClient> client;
-    if (!idle_.empty()) {
-        client = std::move(idle_.back());
-        idle_.pop_back();
-    }
-    lock.unlock();
-    if (!client) {
-        ClientOptions options;
-        options.timeout_seconds = server_.timeout;
-        options.ca_file = server_.ca_file;
-        options.verify_tls = server_.verify_tls;
-        try {
-            client = std::make_unique<RtClient>(std::move(options));
-        } catch (...) {
-            lock.lock();
-            --in_use_;
-            freed_.notify_one();
-            throw;
-        }
-    }
-    return Lease(*this, std::move(client));
-}
-
-void ServerPool::give_back(std::unique_ptr<RtClient> client) {
+std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
+    std::packaged_task<void(RtClient*)> task(std::move(job));
+    std::future<void> done = task.get_future();
     std::lock_guard lock(mutex_);
-    --in_use_;
-    idle_.push_back(std::move(client));
-    freed_.notify_one();
+    // Every queued job that no idle worker will take: one more worker, up to
+    // the cap. Started before the job is queued, so a failure queues nothing.
+    if (queue_.size() + 1 > idle_ && workers_.size() < static_cast<std::size_t>(server_.max_concurrent)) {
+        workers_.emplace_back([this] { work(); });
+    }
+    queue_.push_back({std::move(task), start_by});
+    wake_.notify_one();
+    return done;
+}
+
+void ServerPool::work() {
+    std::unique_ptr<RtClient> client;
+    std::unique_lock lock(mutex_);
+    for (;;) {
+        ++idle_;
+        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        --idle_;
+        if (queue_.empty()) return;  // stopping, and nothing left to run
+        Queued job = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        RtClient* use = nullptr;
+        if (Clock::now() < job.start_by) {
+            try {
+                if (!client) {
+                    ClientOptions options;
+                    options.timeout_seconds = server_.timeout;
+                    options.ca_file = server_.ca_file;
+                    options.verify_tls = server_.verify_tls;
+                    client = std::make_unique<RtClient>(std::move(options));
+                }
+                use = client.get();
+            } catch (const std::exception& e) {
+                log::error("RT server " + server_.name + ": cannot make an HTTP client: " + e.what());
+            }
+        }
+        job.task(use);  // the job's own exceptions go to its future
+        lock.lock();
+    }
 }
 
 Runtime::Runtime(Config config) : config_(std::move(config)), routes_(config_) {

@@ -1,17 +1,21 @@
 // runtime.h — Runtime: everything a session needs that outlives it and is
 // built from one configuration: the Config itself, its RouteTable, and per
-// RT server a pool of RtClients (kept connections) with a cap on POSTs in
-// flight and its circuit breaker; and the duplicate journal. Built whole at start and on every reload; sessions hold the
+// RT server a fixed pool of posting workers (each with its kept connection;
+// their number caps the POSTs in flight) and its circuit breaker; and the
+// duplicate journal. Built whole at start and on every reload; sessions hold the
 // shared_ptr they started with, so a reload never changes a transaction.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "circuit.h"
@@ -24,37 +28,41 @@ namespace rtm {
 
 class ServerPool {
 public:
+    using Clock = std::chrono::steady_clock;
+    using Job = std::function<void(RtClient*)>;
+
     explicit ServerPool(const RtServer& server);
+    ~ServerPool();  // runs what is queued, then stops and joins the workers
+    ServerPool(const ServerPool&) = delete;
+    ServerPool& operator=(const ServerPool&) = delete;
 
-    // A borrowed client; gives it back on destruction.
-    class Lease {
-    public:
-        Lease(ServerPool& pool, std::unique_ptr<RtClient> client) : pool_(&pool), client_(std::move(client)) {}
-        Lease(Lease&&) noexcept = default;
-        Lease& operator=(Lease&&) noexcept = default;
-        ~Lease();
-        RtClient& client() { return *client_; }
-
-    private:
-        ServerPool* pool_;
-        std::unique_ptr<RtClient> client_;
-    };
-
-    // Waits for a free slot until deadline, calling tick about every second.
-    std::optional<Lease> acquire(std::chrono::steady_clock::time_point deadline, const std::function<void()>& tick);
+    // Runs job on one of this server's workers with that worker's RtClient
+    // (its connection kept alive across jobs). There are at most
+    // max_concurrent workers, started as needed and then kept: that is the
+    // cap on POSTs in flight to this server and on threads per server,
+    // however many targets the messages of the moment have. A job still
+    // queued at start_by runs with nullptr instead: RT was not asked.
+    // Throws only when no worker can be started (nothing is queued then).
+    std::future<void> submit(Job job, Clock::time_point start_by);
 
     const RtServer& server() const { return server_; }
     Circuit& circuit() const { return *circuit_; }
 
 private:
-    void give_back(std::unique_ptr<RtClient> client);
+    struct Queued {
+        std::packaged_task<void(RtClient*)> task;
+        Clock::time_point start_by;
+    };
+    void work();
 
     RtServer server_;
     std::shared_ptr<Circuit> circuit_;
-    mutable std::mutex mutex_;
-    std::condition_variable freed_;
-    int in_use_ = 0;
-    std::vector<std::unique_ptr<RtClient>> idle_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Queued> queue_;
+    std::vector<std::thread> workers_;
+    std::size_t idle_ = 0;  // workers waiting for a job
+    bool stopping_ = false;
 };
 
 class Runtime {

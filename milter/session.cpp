@@ -22,11 +22,6 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string strip_brackets(std::string_view raw) {
-    if (raw.size() >= 2 && raw.front() == '<' && raw.back() == '>') raw = raw.substr(1, raw.size() - 2);
-    return std::string(raw);
-}
-
 std::string fixed(double v) {
     std::ostringstream s;
     s.setf(std::ios::fixed);
@@ -92,7 +87,13 @@ Verdict Session::mail(const std::vector<std::string>& args) {
     }
     if (!args.empty()) {
         AddressParse parsed = parse_envelope_address(args[0]);
-        tx.sender = parsed.address ? parsed.address->address() : strip_brackets(args[0]);
+        if (parsed.address) {
+            tx.sender = parsed.address->address();
+            tx.sender_shown = tx.sender;
+        } else {
+            tx.sender_error = parsed.error;
+            tx.sender_shown = "(unparsable: " + printable_line(args[0], 100) + ")";
+        }
     }
     for (std::size_t i = 1; i < args.size(); ++i) {
         if (args[i].size() > 5 && ascii_lower(args[i].substr(0, 5)) == "size=") {
@@ -109,36 +110,53 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
     const Config& config = tx_->runtime->config();
     AddressParse parsed = parse_envelope_address(args[0]);
     if (!parsed.address) {
-        // Only our business when it names one of our domains.
+        // Only our business when it names one of our domains; otherwise the
+        // MTA decides, and a copy it keeps for it is another recipient's.
         const std::string lower = ascii_lower(args[0]);
         bool ours = std::any_of(config.routes.begin(), config.routes.end(),
                                 [&](const Route& r) { return lower.find("@" + r.domain) != std::string::npos; });
-        if (!ours) return Verdict::Continue;
+        if (!ours) {
+            ++tx_->other_recipients;
+            return Verdict::Continue;
+        }
         return reply(Verdict::Reject, "501", "5.1.3", "bad recipient address syntax: " + parsed.error);
     }
-    RouteDecision decision = tx_->runtime->routes().route(*parsed.address);
+    RouteDecision decision = tx_->runtime->routes().route(*parsed.address, mta_.macro("{rcpt_addr}"));
     switch (decision.kind) {
         case RouteDecision::Kind::NotRt:
             ++tx_->other_recipients;
             return Verdict::Continue;
         case RouteDecision::Kind::Refused:
-            log::info("refused recipient " + args[0] + " from <" + tx_->sender + ">: " + decision.xcode + " " +
-                      decision.text);
+            log::info(rcpt_log_head("refused", *parsed.address) + decision.xcode + " " + decision.text);
             return reply(Verdict::Reject, decision.rcode, decision.xcode, decision.text);
         case RouteDecision::Kind::Routed:
             break;
     }
+    if (!tx_->sender_error.empty()) {
+        log::info(rcpt_log_head("refused RT", *parsed.address) +
+                  "5.1.7 the envelope sender does not parse: " + tx_->sender_error);
+        return reply(Verdict::Reject, "550", "5.1.7",
+                     "the envelope sender address is not valid (" + tx_->sender_error + "); RT takes no mail from it");
+    }
     ServerPool& pool = tx_->runtime->pool(decision.route->server);
     if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown))) {
-        return reply(Verdict::Tempfail, "451", "4.4.1",
-                     "RT server " + pool.server().name + " is unavailable (it failed " +
-                         std::to_string(pool.circuit().consecutive_failures()) +
-                         " times in a row); try again later");
+        return reply(Verdict::Tempfail, "451", "4.4.1", "RT is unavailable at the moment; try again later");
     }
     if (config.max_message_size > 0 && tx_->declared_size > config.max_message_size) {
         return reply(Verdict::Reject, "552", "5.3.4",
                      "message too big for RT (" + std::to_string(tx_->declared_size) + " bytes declared, limit " +
                          std::to_string(config.max_message_size) + ")");
+    }
+    std::string key = target_key(decision);
+    auto& keys = tx_->target_keys;
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        if (keys.size() >= static_cast<std::size_t>(config.max_rt_targets)) {
+            log::info(rcpt_log_head("deferred RT", *parsed.address) + "4.5.3 more than " +
+                      std::to_string(config.max_rt_targets) + " RT targets in one message (max_rt_targets)");
+            return reply(Verdict::Tempfail, "452", "4.5.3",
+                         "too many RT recipients in one message; send the rest in another message");
+        }
+        keys.push_back(std::move(key));
     }
     tx_->rt.push_back({std::move(*parsed.address), std::move(decision)});
     return Verdict::Continue;
@@ -146,7 +164,7 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
 
 Verdict Session::capture(Status status) {
     if (status) return Verdict::Continue;
-    log::error("cannot spool message from <" + tx_->sender + ">: " + status.error());
+    log::error(log_head() + ": cannot spool the message: " + status.error());
     return fail(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot spool the message; try again later");
 }
 
@@ -177,7 +195,7 @@ Verdict Session::data() {
     // (at MAIL or in an earlier content stage) keeps its answer.
     if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (!tx_ || tx_->rt.empty()) {  // no RT recipient: not ours, stop here
-        if (tx_) log::debug("from=<" + tx_->sender + ">: no RT recipient, not rt-milter's business");
+        if (tx_ && log::enabled(LogLevel::Debug)) log::debug(log_head() + ": no RT recipient, not rt-milter's business");
         tx_.reset();
         return Verdict::Accept;
     }
@@ -222,14 +240,14 @@ void Session::tick() {
 
 std::vector<Delivery> Session::plan_deliveries() const {
     std::vector<Delivery> deliveries;
-    std::map<std::tuple<std::string, std::string, std::string, std::string, std::string>, std::size_t> index;
-    auto field = [](const std::optional<std::string>& f) { return f ? "=" + *f : std::string(); };
+    std::map<std::string, std::size_t> index;  // target_key -> deliveries[]
     for (const RtRecipient& r : tx_->rt) {
         const RouteDecision& d = r.decision;
-        auto key = std::make_tuple(d.route->server, field(d.target.queue), field(d.target.action),
-                                   field(d.target.ticket), d.extension);
-        auto [it, fresh] = index.emplace(key, deliveries.size());
+        auto [it, fresh] = index.emplace(target_key(d), deliveries.size());
         if (fresh) {
+            // Recipients of one target that differ only in an extension the
+            // route does not use share one POST; the first one's extension
+            // fills X-RT-Mail-Extension.
             Delivery fresh_delivery;
             fresh_delivery.server = d.route->server;
             fresh_delivery.target = d.target;
@@ -243,11 +261,51 @@ std::vector<Delivery> Session::plan_deliveries() const {
 
 void Session::post_all(std::vector<Delivery>& deliveries) {
     const std::shared_ptr<const Runtime> runtime = tx_->runtime;
-    const std::string sender = tx_->sender;
     const Message& message = tx_->message->message();
-    auto post_one = [this, runtime, sender, &message](Delivery& d, const RtClient::Tick& tick) {
-        const auto start = Clock::now();
-        const std::string prefix = posted_prefix(sender, d.extension);
+    // One job per target, run by a worker of the target's RT server (a fixed
+    // pool, max_concurrent strong); this thread keeps the MTA waiting.
+    auto job_for = [&runtime, &message](Delivery& d, std::string prefix) {
+        const auto queued = Clock::now();
+        ServerPool& pool = runtime->pool(d.server);
+        const auto start_by = queued + std::chrono::seconds(pool.server().timeout);
+        auto job = [&d, &runtime, &message, &pool, queued, start_by, prefix = std::move(prefix)](RtClient* client) {
+            try {
+                if (!client) {
+                    d.reply = classify_transport_failure(
+                        Clock::now() >= start_by ? "RT server " + d.server + " busy: all " +
+                                                       std::to_string(pool.server().max_concurrent) +
+                                                       " connections (max_concurrent) in use for " +
+                                                       std::to_string(pool.server().timeout) + " s"
+                                                 : "RT server " + d.server + ": no HTTP client could be made",
+                        false);
+                } else {
+                    d.attempted = true;
+                    MultipartBody body(form_fields(d.target), prefix, message);
+                    // Once RT has the whole request, a crash before its answer
+                    // must not lead to a second copy on the retry: in doubt.
+                    RtClient::Tick uploaded;
+                    if (!d.journal_key.empty() && runtime->journal()) {
+                        uploaded = [&d, &runtime] {
+                            if (Status s = runtime->journal()->record(d.journal_key, Journal::State::InDoubt,
+                                                                      "uploaded, awaiting RT's answer");
+                                !s) {
+                                log::error("duplicate journal: " + s.error());
+                            }
+                        };
+                    }
+                    d.reply = client->post(d.target.gateway_url(), body, {}, uploaded);
+                }
+            } catch (const std::exception& e) {
+                d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
+            }
+            d.seconds = seconds_since(queued);
+        };
+        return pool.submit(std::move(job), start_by);
+    };
+    std::vector<std::future<void>> posts;
+    for (Delivery& d : deliveries) {
+        if (d.from_journal) continue;
+        const std::string prefix = posted_prefix(tx_->sender, d.extension);
         d.posted_size = prefix.size() + message.size();
         if (inspect_) {
             std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(message.size(), 600)), '\0');
@@ -256,50 +314,16 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
         }
         if (dry_run_) {
             d.reply = classify_http(200, "OK", "ok (dry run: nothing was posted)");
-            return;
+            continue;
         }
         try {
-            ServerPool& pool = runtime->pool(d.server);
-            auto lease = pool.acquire(start + std::chrono::seconds(pool.server().timeout), tick);
-            if (!lease) {
-                d.reply = classify_transport_failure(
-                    "RT server " + d.server + " busy: " + std::to_string(pool.server().max_concurrent) +
-                        " POSTs already in flight (max_concurrent)",
-                    false);
-            } else {
-                MultipartBody body(form_fields(d.target), prefix, message);
-                // Once RT has the whole request, a crash before its answer
-                // must not lead to a second copy on the retry: in doubt.
-                RtClient::Tick uploaded;
-                if (!d.journal_key.empty() && runtime->journal()) {
-                    uploaded = [&d, &runtime] {
-                        if (Status s = runtime->journal()->record(d.journal_key, Journal::State::InDoubt,
-                                                                  "uploaded, awaiting RT's answer");
-                            !s) {
-                            log::error("duplicate journal: " + s.error());
-                        }
-                    };
-                }
-                d.reply = lease->client().post(d.target.gateway_url(), body, tick, uploaded);
-            }
-        } catch (const std::exception& e) {
+            posts.push_back(job_for(d, prefix));
+        } catch (const std::exception& e) {  // no worker could be started: RT was not asked
             d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
         }
-        d.seconds = seconds_since(start);
-    };
-    std::vector<Delivery*> to_post;
-    for (Delivery& d : deliveries) {
-        if (!d.from_journal) to_post.push_back(&d);
     }
-    if (to_post.empty()) return;
-    RtClient::Tick tick = [this] { this->tick(); };
-    std::vector<std::future<void>> others;
-    for (std::size_t i = 1; i < to_post.size(); ++i) {
-        others.push_back(std::async(std::launch::async, [&post_one, d = to_post[i]] { post_one(*d, {}); }));
-    }
-    post_one(*to_post[0], tick);
-    for (auto& f : others) {
-        while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) this->tick();
+    for (auto& f : posts) {
+        while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) tick();
         f.get();
     }
 }
@@ -324,9 +348,10 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
     for (Delivery& d : deliveries) {
         const std::string url = runtime.pool(d.server).server().url;
         auto field = [](const std::optional<std::string>& f) { return f ? *f : std::string("-"); };
+        // The same message (its content, not only its Message-ID) from the
+        // same sender for the same target: what a retry looks like.
         d.journal_key = url + " queue=" + field(d.target.queue) + " action=" + field(d.target.action) +
-                        " ticket=" + field(d.target.ticket) + " ext=" + d.extension + "\nfrom=" + tx_->sender +
-                        "\n" + identity;
+                        " ticket=" + field(d.target.ticket) + "\nfrom=" + tx_->sender + "\n" + identity;
         Journal::State state = Journal::State::Unknown;
         if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
         if (state == Journal::State::Delivered) {
@@ -335,7 +360,7 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         } else if (state == Journal::State::InDoubt && config.in_doubt == InDoubt::Delivered) {
             d.from_journal = true;
             d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
-            log::warning("from=<" + tx_->sender + "> " + join_recipients(d.recipients) +
+            log::warning(log_head() + " " + join_recipients(d.recipients) +
                          ": RT received this message earlier and never answered; counted as delivered "
                          "(in_doubt = delivered), not posted again");
         }
@@ -348,7 +373,10 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
     for (const Delivery& d : deliveries) {
         if (d.from_journal) continue;
         const ServerPool& pool = runtime.pool(d.server);
-        pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
+        // Only what happened on the way to RT says whether RT is reachable: a
+        // POST that never left (no free connection for a while, an internal
+        // error) must not let one sender's fan-out open the circuit for all.
+        if (d.attempted) pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
         if (d.journal_key.empty() || !runtime.journal()) continue;
         Journal& journal = *runtime.journal();
         Status s = Status::ok();
@@ -372,12 +400,17 @@ Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& su
             case RtReply::Kind::Delivered: delivered.push_back(&d); break;
         }
     }
+    // The sender learns what happened, not how we are built: RT's own words,
+    // curl's errors and host names stay in the log line.
     if (!temporary.empty()) {
         const bool unreachable =
             std::all_of(temporary.begin(), temporary.end(), [](const Delivery* d) { return d->reply.unreachable; });
         const Delivery& first = *temporary.front();
-        std::string text = "RT did not take the message for " + first.recipients.front() + ": " +
-                           first.reply.summary() + "; try again later";
+        const std::string why = unreachable                       ? "RT could not be reached"
+                                : first.reply.http_status == 0 && first.attempted ? "RT did not answer in time"
+                                : first.reply.http_status == 0    ? "RT is busy"
+                                                                  : "RT did not take it";
+        std::string text = "message for " + first.recipients.front() + " not delivered: " + why + "; try again later";
         summary = "451 " + std::string(unreachable ? "4.4.1 " : "4.3.0 ") + text;
         return reply(Verdict::Tempfail, "451", unreachable ? "4.4.1" : "4.3.0", text);
     }
@@ -385,7 +418,7 @@ Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& su
     if (!refused.empty() && delivered.empty() && tx_->other_recipients == 0 &&
         config.on_refusal == OnRefusal::Reject) {
         const Delivery& first = *refused.front();
-        std::string text = "RT refused the message for " + first.recipients.front() + ": " + first.reply.summary();
+        std::string text = "RT refused the message for " + first.recipients.front();
         summary = "550 5.7.1 " + text;
         return reply(Verdict::Reject, "550", "5.7.1", text);
     }
@@ -438,9 +471,15 @@ Verdict Session::end_of_message() {
     return verdict;
 }
 
-std::string Session::log_head() const {
+std::string Session::queue_id() const {
     std::string qid = mta_.macro("i");
-    return (qid.empty() ? std::string("NOQUEUE") : qid) + ": from=<" + tx_->sender + ">";
+    return qid.empty() ? std::string("NOQUEUE") : qid;
+}
+
+std::string Session::log_head() const { return queue_id() + ": from=<" + tx_->sender_shown + ">"; }
+
+std::string Session::rcpt_log_head(const char* what, const EnvelopeAddress& rcpt) const {
+    return queue_id() + ": " + what + " recipient <" + rcpt.address() + "> from=<" + tx_->sender_shown + ">: ";
 }
 
 void Session::log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const {

@@ -35,6 +35,7 @@ struct Delivery {
     std::string posted_head;        // its first lines (test mode only)
     std::string journal_key;        // "" when the journal is off
     bool from_journal = false;      // delivered earlier: not posted again
+    bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
 };
 
 class Session {
@@ -86,9 +87,15 @@ private:
     struct Transaction {
         InFlight in_flight;
         std::shared_ptr<const Runtime> runtime;
-        std::string sender;   // envelope sender, without angle brackets
+        std::string sender;   // envelope sender as parsed, without angle brackets
+        // Why the envelope sender does not parse ("" when it does): such a
+        // sender never reaches RT (nor a Return-Path line), and the MTA's
+        // argument is only ever shown through printable_line().
+        std::string sender_error;
+        std::string sender_shown;  // for log lines
         std::uint64_t declared_size = 0;
         std::vector<RtRecipient> rt;
+        std::vector<std::string> target_keys;  // distinct RT targets so far (max_rt_targets)
         int other_recipients = 0;
         std::optional<MessageBuilder> message;
         // The first failure of the content stages (spool error, message too
@@ -114,7 +121,10 @@ private:
     void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
-    std::string log_head() const;  // "QUEUEID: from=<sender>", the start of our log lines
+    std::string queue_id() const;  // the MTA's, or NOQUEUE
+    std::string log_head() const;  // "QUEUEID: from=<sender>", the start of a transaction's log lines
+    // "QUEUEID: WHAT recipient <rcpt> from=<sender>: ", a line about one RCPT
+    std::string rcpt_log_head(const char* what, const EnvelopeAddress& rcpt) const;
     void log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const;
     void tick();
 

@@ -2,7 +2,10 @@
 10 000 header fields, an 8-bit header, a bare CR, 8-bit body bytes and a
 1 MB line (hostile.lua; NUL bytes are covered by the unit tests) are taken whole and posted byte for
 byte; huge, binary and truncated RT answers get a defined SMTP reply; a
-storm of SIGUSR1 while a message is in flight changes nothing.
+storm of SIGUSR1 while a message is in flight changes nothing; hostile
+envelopes (findings 2 and 7 of the hostile review): an unparsable other
+recipient keeps its copy on Sendmail, and a sender with an LF in it never
+reaches RT.
 """
 
 import signal
@@ -46,6 +49,24 @@ class Hostile(MilterTestCase):
                 self.assertPosts(ex, 1)
                 (line,) = ex.milter.summary_lines(f"4ANS{i}")
                 self.assertIn('verdict="accepted' if want == "accept" else 'verdict="451 4.3.0 ', line)
+
+    def test_sendmail_keeps_the_copy_of_an_unparsable_other_recipient(self):
+        other = '<"unterminated@elsewhere.org>'
+        ex = self.exchange("sendmail_other.lua", QID="4SMO1", RT_RCPTS=["<rt@example.com>"],
+                           OTHER_RCPTS=[other])
+        self.assertPosts(ex, 1)
+        (line,) = ex.milter.summary_lines("4SMO1")
+        self.assertIn('verdict="accepted, 1 RT recipient(s) removed, 1 other(s) kept"', line)
+
+    def test_a_sender_with_an_lf_never_reaches_rt(self):
+        sender = "<evil\nRT-Send-Cc: victim@example.net\n@example.org>"
+        ex = self.exchange("bad_sender.lua", QID="4BADS", BAD_SENDER=sender,
+                           RT_RCPTS=["<rt@example.com>"], OTHER_RCPTS=["<bob@example.org>"])
+        self.assertPosts(ex, 0)
+        log = ex.milter.log()
+        self.assertIn("the envelope sender does not parse", log)
+        for line in log.splitlines():  # nothing of the sender starts a line of its own
+            self.assertFalse(line.startswith("RT-Send-Cc"), log)
 
     def test_reload_storm_during_a_slow_post(self):
         stub = self.start_stub(Reply(200, b"ok\n", delay=3))

@@ -371,10 +371,10 @@ std::string long_socket() {
 
 const std::string kAllowedTopLevel =
     "socket, socket_mode, socket_group, user, log_level, recipient_delimiter, on_refusal, "
-    "max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, rt, servers, "
+    "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, rt, servers, "
     "route";
 const std::string kAllowedServer =
-    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown";
+    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts";
 const std::string kNoSuchFile = std::strerror(ENOENT);
 const std::string kBadAction =
     "must be correspond, comment, take or resolve, or several joined by '-' such as "

@@ -1,6 +1,7 @@
 // routing_test.cpp — recipient → Target: exact then base address, the
 // delimiter set, case, extension modes and their allow-lists, and the
-// prefix put before the posted message.
+// prefix put before the posted message; the address forms an MTA rewrites
+// into an RT address (refused), and what makes two recipients one target.
 #include <gtest/gtest.h>
 
 #include "milter_fixtures.h"
@@ -14,11 +15,11 @@ using Kind = RouteDecision::Kind;
 class Routing : public ::testing::Test {
 protected:
     Config config = testing::make_config("http://rt.test");
-    RouteDecision route(const std::string& raw) {
+    RouteDecision route(const std::string& raw, const std::string& mta_resolved = "") {
         table.emplace(config);
         AddressParse p = parse_envelope_address(raw);
         EXPECT_TRUE(p.address) << raw;
-        return table->route(*p.address);
+        return table->route(*p.address, mta_resolved);
     }
     std::optional<RouteTable> table;
 };
@@ -36,8 +37,74 @@ TEST_F(Routing, ExactAddressIsCaseInsensitive) {
 TEST_F(Routing, OtherAddressesAreNotRt) {
     EXPECT_EQ(route("<bob@example.com>").kind, Kind::NotRt);
     EXPECT_EQ(route("<rt@example.org>").kind, Kind::NotRt);
-    EXPECT_EQ(route("<rt>").kind, Kind::NotRt);
     EXPECT_EQ(route("<+rt@example.com>").kind, Kind::NotRt);
+}
+
+// Finding 6 of the hostile review: Postfix's trivial-rewrite turns these into
+// a@example.com forms after the milter has looked at them; as written they
+// used to pass as "not RT" and reached RT through the fallback, past the
+// allow-lists, the verdict and the journal.
+TEST_F(Routing, FormsTheMtaRewritesIntoAnRtAddressAreRefused) {
+    for (const char* raw : {"<example.com!a+take>",            // bang path
+                            "<a+take%example.com@[127.0.0.1]>", // percent hack at an address literal
+                            "<a+take%example.com@localhost>",   // percent hack at another local name
+                            "<\"a+take@example.com\"@[127.0.0.1]>",  // a quoted '@'
+                            "<other.example!example.com!rt>",  // a longer bang path
+                            "<rt>",                             // no domain: the MTA appends its own
+                            "<rt+1@[192.0.2.1]>"}) {            // an address literal
+        RouteDecision d = route(raw);
+        EXPECT_EQ(d.kind, Kind::Refused) << raw;
+        EXPECT_EQ(d.rcode, "550") << raw;
+        EXPECT_EQ(d.xcode, "5.1.3") << raw;
+    }
+    EXPECT_EQ(route("<a+take%example.com@[127.0.0.1]>").text,
+              "<a+take%example.com@[127.0.0.1]>: this form of an RT address is not accepted; send to "
+              "<a+take@example.com> itself");
+}
+
+TEST_F(Routing, WhatTheMtaResolvedItToCountsToo) {
+    // Postfix's {rcpt_addr} is trivial-rewrite's result: a bare local part
+    // with $myorigin appended, for one.
+    EXPECT_EQ(route("<a+take@mx.example.net>", "a+take@example.com").kind, Kind::Refused);
+    EXPECT_EQ(route("<bob@mx.example.net>", "bob@mx.example.net").kind, Kind::NotRt);
+    // the same address, resolved to itself: routed as usual
+    EXPECT_EQ(route("<rt@example.com>", "rt@example.com").kind, Kind::Routed);
+}
+
+TEST_F(Routing, ATrailingDotIsTheSameDomain) {
+    RouteDecision d = route("<a+take@example.com.>");
+    ASSERT_EQ(d.kind, Kind::Refused);  // the allow-list applies as for the plain form
+    EXPECT_EQ(d.xcode, "5.7.1");
+    EXPECT_EQ(route("<rt@example.com..>").kind, Kind::Routed);
+}
+
+TEST_F(Routing, OtherAddressesWithTheseFormsAreNotOurs) {
+    EXPECT_EQ(route("<bob%example.org@localhost>").kind, Kind::NotRt);
+    EXPECT_EQ(route("<example.org!rt>").kind, Kind::NotRt);
+    EXPECT_EQ(route("<bob>").kind, Kind::NotRt);
+    EXPECT_EQ(route("<bob@[192.0.2.1]>").kind, Kind::NotRt);
+}
+
+TEST(RewrittenByMta, FollowsPostfixOrder) {
+    auto rewrite = [](const std::string& raw) {
+        std::optional<EnvelopeAddress> a = rewritten_by_mta(*parse_envelope_address(raw).address);
+        return a ? a->address() : std::string("(none)");
+    };
+    EXPECT_EQ(rewrite("<a%b%c@d>"), "a%b@c");
+    EXPECT_EQ(rewrite("<b!a>"), "a@b");
+    EXPECT_EQ(rewrite("<a@b>"), "(none)");
+    EXPECT_EQ(rewrite("<!!!>"), "(none)");
+}
+
+// Finding 4: an extension the route does not use does not make a new target.
+TEST_F(Routing, AnUnusedExtensionMakesNoNewTarget) {
+    const RouteDecision one = route("<rt+1@example.com>");
+    const RouteDecision two = route("<rt+2@example.com>");
+    ASSERT_EQ(one.kind, Kind::Routed);
+    ASSERT_EQ(two.kind, Kind::Routed);
+    EXPECT_EQ(one.extension, "1");
+    EXPECT_EQ(target_key(one), target_key(two));
+    EXPECT_NE(target_key(route("<ticket+1@example.com>")), target_key(route("<ticket+2@example.com>")));
 }
 
 TEST_F(Routing, ExactMatchBeatsSplitting) {

@@ -4,7 +4,10 @@
 // while RT is slow, size limits, and what is posted byte for byte.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <map>
+#include <thread>
 
 #include "fake_rt.h"
 #include "milter_fixtures.h"
@@ -92,14 +95,17 @@ TEST_F(SessionTest, NoRtRecipientIsNotOurBusiness) {
     EXPECT_TRUE(mta.deleted.empty());
 }
 
-TEST_F(SessionTest, TemporaryFailureTempfailsWithRtsText) {
+// The sender learns what happened, not how we are built: RT's words, curl's
+// errors and host names go to the log line only.
+TEST_F(SessionTest, TemporaryFailureTempfailsWithAGenericText) {
     add_queue_route("t", "temporary");
+    ::testing::internal::CaptureStderr();
     EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
+    const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode, "451");
     EXPECT_EQ(mta.xcode, "4.3.0");
-    EXPECT_EQ(mta.text,
-              "RT did not take the message for <t@example.com>: RT said: temporary failure - operation "
-              "unsuccessful; try again later");
+    EXPECT_EQ(mta.text, "message for <t@example.com> not delivered: RT did not take it; try again later");
+    EXPECT_NE(log.find("RT said: temporary failure - operation unsuccessful"), std::string::npos) << log;
     EXPECT_TRUE(mta.deleted.empty());
 }
 
@@ -107,28 +113,35 @@ TEST_F(SessionTest, Http500Tempfails) {
     add_queue_route("t", "500");
     EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(mta.xcode, "4.3.0");
-    EXPECT_NE(mta.text.find("HTTP request failed: 500"), std::string::npos) << mta.text;
+    EXPECT_EQ(mta.text, "message for <t@example.com> not delivered: RT did not take it; try again later");
 }
 
-TEST_F(SessionTest, UnreachableRtIs441) {
+TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     RtServer down;
     down.name = "down";
     down.url = "http://127.0.0.1:1";
     down.timeout = 5;
     config.servers["down"] = down;
     add_queue_route("d", "General", "down");
+    ::testing::internal::CaptureStderr();
     EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
+    const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode, "451");
     EXPECT_EQ(mta.xcode, "4.4.1");
-    EXPECT_NE(mta.text.find("Connection refused"), std::string::npos) << mta.text;
+    EXPECT_EQ(mta.text, "message for <d@example.com> not delivered: RT could not be reached; try again later");
+    EXPECT_NE(log.find("Connection refused"), std::string::npos) << log;
+    EXPECT_NE(log.find("127.0.0.1 port 1"), std::string::npos) << log;
 }
 
 TEST_F(SessionTest, AllRefusedIsRejected) {
     add_queue_route("r", "refused");
+    ::testing::internal::CaptureStderr();
     EXPECT_EQ(send({"<r@example.com>"}), Verdict::Reject);
+    const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode, "550");
     EXPECT_EQ(mta.xcode, "5.7.1");
-    EXPECT_EQ(mta.text, "RT refused the message for <r@example.com>: RT said: not ok - operation unsuccessful");
+    EXPECT_EQ(mta.text, "RT refused the message for <r@example.com>");
+    EXPECT_NE(log.find("not ok - operation unsuccessful"), std::string::npos) << log;
 }
 
 TEST_F(SessionTest, RefusalAcceptedWhenThePolicySaysSo) {
@@ -166,6 +179,64 @@ TEST_F(SessionTest, SendmailGetsDiscardWhenEveryRecipientWasRt) {
     mta.version = "8.17.1.9";
     EXPECT_EQ(send({"<rt@example.com>", "<bob@example.com>"}), Verdict::Accept);
     EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+}
+
+// Finding 2 of the hostile review: an unparsable recipient outside our
+// domains was not counted as "other", so on Sendmail the message was
+// discarded and that recipient lost it.
+TEST_F(SessionTest, SendmailKeepsTheMessageForAnUnparsableOtherRecipient) {
+    mta.version = "8.17.1.9";
+    EXPECT_EQ(send({"<rt@example.com>", "<\"unterminated@elsewhere.org>"}), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+    EXPECT_EQ(rt.requests().size(), 1u);
+}
+
+// Finding 7: a sender that does not parse was written raw into Return-Path:
+// a CR or LF in it injected header lines into what RT received.
+TEST_F(SessionTest, AnUnparsableSenderNeverReachesRt) {
+    Session& s = start();
+    for (const char* sender : {"<evil\nRT-Send-Cc: x@example.net\n@example.org>",
+                               "<\"a\rRT-Send-Cc: x@example.net\"@example.org>"}) {
+        ::testing::internal::CaptureStderr();
+        ASSERT_EQ(s.mail({sender}), Verdict::Continue);
+        EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Reject) << sender;
+        const std::string log = ::testing::internal::GetCapturedStderr();
+        EXPECT_EQ(mta.rcode + " " + mta.xcode, "550 5.1.7");
+        EXPECT_EQ(log.find('\r'), std::string::npos);
+        EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;  // one log line, no injected ones
+        EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Continue);  // the MTA's business
+        EXPECT_EQ(s.data(), Verdict::Accept);
+    }
+    EXPECT_TRUE(rt.requests().empty());
+}
+
+// Finding 4: one message to rt+1 ... rt+1000 opened a thread per target
+// and posted each. A route with no extension mode makes one target of them
+// all, and past max_rt_targets distinct targets RCPT gets 452 4.5.3.
+TEST_F(SessionTest, UnusedExtensionsShareOnePost) {
+    std::vector<std::string> rcpts;
+    for (int i = 1; i <= 300; ++i) rcpts.push_back("<rt+" + std::to_string(i) + "@example.com>");
+    EXPECT_EQ(send(rcpts), Verdict::Accept);
+    auto requests = rt.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_TRUE(requests[0].field("message").starts_with("X-RT-Mail-Extension: 1\nReturn-Path:"));
+    EXPECT_EQ(mta.deleted.size(), 300u);
+}
+
+TEST_F(SessionTest, DistinctTargetsPastTheCapAreDeferredAtRcpt) {
+    config.max_rt_targets = 3;
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    for (int i = 1; i <= 3; ++i) EXPECT_EQ(s.rcpt({"<ticket+" + std::to_string(i) + "@example.com>"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<ticket+2@example.com>"}), Verdict::Continue);  // a target it has already
+    EXPECT_EQ(s.rcpt({"<ticket+4@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "452 4.5.3");
+    EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Continue);  // others unaffected
+    EXPECT_EQ(s.data(), Verdict::Continue);
+    s.header("Subject", " hi");
+    s.end_of_headers();
+    EXPECT_EQ(s.end_of_message(), Verdict::Accept);
+    EXPECT_EQ(rt.requests().size(), 3u);
 }
 
 TEST_F(SessionTest, FailedRecipientRemovalTempfails) {
@@ -341,6 +412,42 @@ TEST_F(SessionTest, ANewMailResetsTheTransaction) {
     EXPECT_EQ(Session::in_flight(), 1);
     s.abort();
     EXPECT_EQ(Session::in_flight(), 0);
+}
+
+// Findings 4 and 5: POSTs to one server are capped by its fixed pool of
+// max_concurrent workers, not a thread per target; a POST that waited too
+// long for a worker is "busy", which is no failure to reach RT: one
+// sender's fan-out must not open the circuit for every other sender.
+TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
+    std::atomic<int> in_flight{0}, most{0};
+    FakeRt rt([&](const FakeRequest&) {
+        const int now = ++in_flight;
+        for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        --in_flight;
+        return FakeResponse{};
+    });
+    Config config = testing::make_config(rt.url());
+    config.servers["rt"].max_concurrent = 1;
+    config.servers["rt"].timeout = 2;  // the third POST waits 3 s for the one worker: busy
+    config.servers["rt"].circuit_failures = 1;
+    auto runtime = std::make_shared<const Runtime>(config);
+    FakeMta mta;
+    Session s([runtime] { return runtime; }, mta);
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    for (const char* r : {"<ticket+1@example.com>", "<ticket+2@example.com>", "<ticket+3@example.com>"}) {
+        ASSERT_EQ(s.rcpt({r}), Verdict::Continue);
+    }
+    s.header("Subject", " fan-out");
+    s.end_of_headers();
+    EXPECT_EQ(s.end_of_message(), Verdict::Tempfail);
+    EXPECT_EQ(mta.text, "message for <ticket+3@example.com> not delivered: RT is busy; try again later");
+    EXPECT_EQ(rt.requests().size(), 2u);
+    EXPECT_EQ(most.load(), 1);
+    EXPECT_EQ(runtime->pool("rt").circuit().state(), Circuit::State::Closed);
+    ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
+    EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Continue) << mta.rcode << " " << mta.text;
 }
 
 TEST(ReplyText, Sanitized) {
