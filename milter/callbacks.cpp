@@ -139,6 +139,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         if (f0 & SMFIF_SETSYMLIST) {
             *pf0 |= SMFIF_SETSYMLIST;
             smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("v j {daemon_name}"));
+            // Postfix's {rcpt_addr} is trivial-rewrite's result: what the
+            // address becomes after we have looked at it (routing.h).
+            smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i {rcpt_addr}"));
         }
         return Verdict::Continue;
     });
