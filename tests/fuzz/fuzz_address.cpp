@@ -6,6 +6,7 @@
 // line break or NUL (it goes verbatim into an SMTP reply).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,9 +29,9 @@ const rtm::Config& config(bool two_delimiters) {
 
 bool one_line(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
 
-void route(const rtm::Config& cfg, const rtm::EnvelopeAddress& a) {
+void route(const rtm::Config& cfg, const rtm::EnvelopeAddress& a, std::string_view mta_resolved = {}) {
     const rtm::RouteTable table(cfg);  // holds a reference: cfg is static
-    const rtm::RouteDecision d = table.route(a);
+    const rtm::RouteDecision d = table.route(a, mta_resolved);
     switch (d.kind) {
         case rtm::RouteDecision::Kind::NotRt:
             break;
@@ -71,5 +72,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     route(config(false), a);
     route(config(true), a);
+    // What an MTA would make of it: each step shortens the local part.
+    if (const std::optional<rtm::EnvelopeAddress> r = rtm::rewritten_by_mta(a)) {
+        FUZZ_CHECK(!r->local.empty() && !r->domain.empty() && r->local.size() < a.local.size(),
+                   "a rewrite step shortens the local part");
+    }
+    // The same bytes as the MTA's own resolution of another address.
+    route(config(false), a, raw.substr(raw.size() / 2));
     return 0;
 }

@@ -441,7 +441,10 @@ TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
     }
     s.header("Subject", " fan-out");
     s.end_of_headers();
+    ::testing::internal::CaptureStderr();
     EXPECT_EQ(s.end_of_message(), Verdict::Tempfail);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(log.find("-> open"), std::string::npos) << log;  // not even for a moment
     EXPECT_EQ(mta.text, "message for <ticket+3@example.com> not delivered: RT is busy; try again later");
     EXPECT_EQ(rt.requests().size(), 2u);
     EXPECT_EQ(most.load(), 1);
