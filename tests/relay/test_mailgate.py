@@ -8,12 +8,14 @@ Every expectation here was observed with RT's Perl rt-mailgate 5.0.3.
 """
 
 import os
+import subprocess
 import tempfile
 import unittest
 
 from mailgate_harness import (BINARY_MESSAGE, EX_TEMPFAIL, EXTENSION_ROWS,
-                              GATEWAY_PATH, QA, QA_FIELDS, SAMPLE_MESSAGE,
-                              StubTestCase, TLSCert, run_mailgate,
+                              GATEWAY_PATH, MAILGATE, PERL_MAILGATE, QA,
+                              QA_FIELDS, SAMPLE_MESSAGE, StubTestCase,
+                              TLSCert, mailgate_env, run_mailgate,
                               unused_port)
 from rt_stub import Garbage, Hang, Huge, Reply, Reset, redirect
 
@@ -589,6 +591,35 @@ class Debug(StubTestCase):
         run = self.deliver(stub, QA)
         self.assertExit(run, 0)
         self.assertNotIn("4242", run.err, run.describe())
+
+
+# --------------------------------------------------------------------------
+
+@unittest.skipIf(MAILGATE == PERL_MAILGATE,
+                 "the Perl original dies of SIGPIPE here (exit -13)")
+class ClosedOutput(StubTestCase):
+    """Issue 9, finding 11: a reader of stdout/stderr that goes away (a
+    closed pipe) must not kill the delivery; writes to it just fail."""
+
+    def run_with_closed_output(self, stub) -> int:
+        p = subprocess.Popen([self.binary, "--url", stub.url, *QA, "--debug"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=mailgate_env())
+        p.stdout.close()              # gone before rt-mailgate writes a byte
+        p.stderr.close()
+        p.stdin.write(SAMPLE_MESSAGE)
+        p.stdin.close()
+        return p.wait(30)             # -13: killed by SIGPIPE
+
+    def test_debug_into_closed_pipes_still_delivers(self):
+        stub = self.start_stub(Reply(200, b"ok\n"))
+        self.assertEqual(self.run_with_closed_output(stub), 0)
+        self.assertForm(self.one_request(stub), QA_FIELDS, SAMPLE_MESSAGE)
+
+    def test_temporary_failure_keeps_its_exit_code(self):
+        stub = self.start_stub(Reply(200, b"temporary failure - x\n"))
+        self.assertEqual(self.run_with_closed_output(stub), EX_TEMPFAIL)
+        self.one_request(stub)
 
 
 if __name__ == "__main__":
