@@ -9,6 +9,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "url.h"
+
 #ifndef RTM_VERSION
 #define RTM_VERSION "0"
 #endif
@@ -148,7 +150,7 @@ RtReply RtClient::post(const Target& target, std::string_view prefix, const Mess
 RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick, const Tick& uploaded) {
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
-        if (options_.debug) options_.debug("connecting to " + next);
+        if (options_.debug) options_.debug("connecting to " + redact_url(next));
         Exchange exchange;
         exchange.tick = &tick;
         exchange.uploaded = &uploaded;
@@ -160,7 +162,8 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
             return classify_transport_failure(reply.status_line + " without a Location header", false);
         }
         if (!is_absolute_http_url(exchange.location)) {
-            return classify_transport_failure(reply.status_line + " to '" + printable_line(exchange.location) +
+            return classify_transport_failure(reply.status_line + " to '" +
+                                                  printable_line(redact_url(exchange.location)) +
                                                   "': URL must be absolute (http:// or https://)",
                                               false);
         }
@@ -170,8 +173,8 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
 
 RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x) {
     if (!is_absolute_http_url(url)) {
-        return classify_transport_failure("'" + printable_line(url) + "': URL must be absolute (http:// or https://)",
-                                          false);
+        return classify_transport_failure(
+            "'" + printable_line(redact_url(url)) + "': URL must be absolute (http:// or https://)", false);
     }
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);  // keeps the connection cache: connections are reused

@@ -4,7 +4,8 @@ the recording stub (tests/relay).
 Owns: reply classification and exit codes, the shape and bytes of the HTTP
 request, the EXTENSION / --extension matrix, redirects, timeouts and
 transport failures, TLS verification, invocation edge cases and --debug.
-Every expectation here was observed with RT's Perl rt-mailgate 5.0.3.
+Every expectation here was observed with RT's Perl rt-mailgate 5.0.3,
+except in tests marked only_ours: our deliberate differences (README.md).
 """
 
 import os
@@ -13,10 +14,9 @@ import tempfile
 import unittest
 
 from mailgate_harness import (BINARY_MESSAGE, EX_TEMPFAIL, EXTENSION_ROWS,
-                              GATEWAY_PATH, MAILGATE, PERL_MAILGATE, QA,
-                              QA_FIELDS, SAMPLE_MESSAGE, StubTestCase,
-                              TLSCert, mailgate_env, run_mailgate,
-                              unused_port)
+                              GATEWAY_PATH, QA, QA_FIELDS, SAMPLE_MESSAGE,
+                              StubTestCase, TLSCert, mailgate_env, only_ours,
+                              run_mailgate, unused_port)
 from rt_stub import Garbage, Hang, Huge, Reply, Reset, redirect
 
 
@@ -586,6 +586,17 @@ class Debug(StubTestCase):
         self.assertIn(stub.url + GATEWAY_PATH, run.err, run.describe())
         self.assertIn("temporary failure - dbg", run.err, run.describe())
 
+    @only_ours("prints the password")
+    def test_debug_masks_the_url_password(self):
+        """Issue 9, finding 9: URL passwords are masked in every output."""
+        stub = self.start_stub(Reply(200, b"ok\n"))
+        url = stub.url.replace("://", "://rt:s3cret@")
+        run = self.deliver(url, [*QA, "--debug"])
+        self.assertExit(run, 0)
+        self.assertIn(url.replace("s3cret", "***") + GATEWAY_PATH, run.err,
+                      run.describe())
+        self.assertNotIn("s3cret", run.err, run.describe())
+
     def test_no_debug_output_without_flag(self):
         stub = self.start_stub(Reply(200, b"ok\nTicket: 4242\n"))
         run = self.deliver(stub, QA)
@@ -595,8 +606,7 @@ class Debug(StubTestCase):
 
 # --------------------------------------------------------------------------
 
-@unittest.skipIf(MAILGATE == PERL_MAILGATE,
-                 "the Perl original dies of SIGPIPE here (exit -13)")
+@only_ours("dies of SIGPIPE here (exit -13)")
 class ClosedOutput(StubTestCase):
     """Issue 9, finding 11: a reader of stdout/stderr that goes away (a
     closed pipe) must not kill the delivery; writes to it just fail."""
