@@ -4,7 +4,6 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -19,15 +18,6 @@ namespace rtm {
 namespace {
 
 CURL* easy(void* p) { return static_cast<CURL*>(p); }
-
-bool is_absolute_http_url(std::string_view url) {
-    auto starts = [&](std::string_view scheme) {
-        return url.size() > scheme.size() &&
-               std::equal(scheme.begin(), scheme.end(), url.begin(),
-                          [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-    };
-    return starts("http://") || starts("https://");
-}
 
 std::string trim(std::string_view s) {
     auto first = s.find_first_not_of(" \t\r\n");
@@ -148,6 +138,9 @@ RtReply RtClient::post(const Target& target, std::string_view prefix, const Mess
 }
 
 RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick, const Tick& uploaded) {
+    const HttpUrl origin = parse_http_url(url);
+    if (!origin) return classify_transport_failure("'" + printable_line(redact_url(url)) + "': " + origin.error, false);
+    HttpUrl from = origin;
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
         if (options_.debug) options_.debug("connecting to " + redact_url(next));
@@ -161,21 +154,19 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
         if (exchange.location.empty()) {
             return classify_transport_failure(reply.status_line + " without a Location header", false);
         }
-        if (!is_absolute_http_url(exchange.location)) {
-            return classify_transport_failure(reply.status_line + " to '" +
-                                                  printable_line(redact_url(exchange.location)) +
-                                                  "': URL must be absolute (http:// or https://)",
-                                              false);
+        const std::string to_text = reply.status_line + " to '" + printable_line(redact_url(exchange.location)) + "'";
+        const HttpUrl to = parse_http_url(exchange.location);
+        if (!to) return classify_transport_failure(to_text + ": " + to.error, false);
+        // Checked before the next POST: a refused Location gets nothing.
+        if (std::string why = redirect_refusal(origin, from, to, options_.redirect_hosts); !why.empty()) {
+            return classify_transport_failure("redirect refused: " + to_text + ": " + printable_line(why), false);
         }
+        from = to;
         next = exchange.location;
     }
 }
 
 RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x) {
-    if (!is_absolute_http_url(url)) {
-        return classify_transport_failure(
-            "'" + printable_line(redact_url(url)) + "': URL must be absolute (http:// or https://)", false);
-    }
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);  // keeps the connection cache: connections are reused
     char errbuf[CURL_ERROR_SIZE] = "";

@@ -1,15 +1,17 @@
 // rt_client.h — RtClient: one libcurl handle that POSTs messages to RT's mail
 // gateway and returns an RtReply. It streams the body from the spool with a
 // Content-Length (never chunked), follows up to three redirects by re-POSTing
-// to an absolute Location (as rt-mailgate does), verifies TLS unless told
-// not to, ignores proxy variables (as rt-mailgate does), and reuses its
-// connection across posts. One RtClient is used by one thread at a time.
+// to an absolute Location (as rt-mailgate does) but never from https to
+// http nor to a host it was not given, verifies TLS unless told not to,
+// ignores proxy variables (as rt-mailgate does), and reuses its connection
+// across posts. One RtClient is used by one thread at a time.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "message.h"
 #include "multipart.h"
@@ -24,6 +26,10 @@ struct ClientOptions {
     bool verify_tls = true;      // certificate and host name
     std::string user_agent;      // empty: "rt-milter/<version>"
     int max_redirects = 3;
+    // Hosts a redirect may lead to besides the posted URL's own: exact names
+    // or addresses, any ASCII case, any port. A redirect elsewhere, or from
+    // https to http, is refused: a temporary failure, nothing posted there.
+    std::vector<std::string> redirect_hosts;
     std::function<void(std::string_view)> debug;  // receives one line at a time, when set
 };
 

@@ -388,6 +388,96 @@ class Redirects(StubTestCase):
 
 # --------------------------------------------------------------------------
 
+@only_ours("follows any absolute redirect, to any host and scheme")
+class RedirectPolicy(StubTestCase):
+    """Issue 9, finding 8: never from https to http, never to another host
+    than --url's unless --allow-redirect-host names it (any port, any
+    case). A refused redirect is a temporary failure saying why, and the
+    new location gets nothing: not even a connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cert = TLSCert()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cert.cleanup()
+        super().tearDownClass()
+
+    def ca(self):
+        return ["--ca-file", self.cert.files.cert]
+
+    def refused(self, first, target, run, *why):
+        self.assertExit(run, EX_TEMPFAIL)
+        self.assertIn("redirect refused", run.err, run.describe())
+        for text in why:
+            self.assertIn(text, run.err, run.describe())
+        self.assertForm(self.one_request(first), QA_FIELDS, SAMPLE_MESSAGE)
+        self.assertNoRequest(target)
+        self.assertEqual(target.connections, 0)
+
+    def followed(self, first, target, run):
+        self.assertExit(run, 0)
+        self.assertForm(self.one_request(first), QA_FIELDS, SAMPLE_MESSAGE)
+        second = self.one_request(target)
+        self.assertWireShape(second, path="/next" + GATEWAY_PATH)
+        self.assertEqual(second.fields, self.one_request(first).fields)
+
+    def test_https_to_http_on_another_host_refused(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH),
+                                tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca()])
+        self.refused(first, target, run, "from https to http",
+                     "another host than localhost")
+
+    def test_https_to_http_on_the_same_host_refused(self):
+        target = self.start_stub()
+        first = self.start_stub(
+            redirect(target.base_url("localhost") + "/next" + GATEWAY_PATH),
+            tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca()])
+        self.refused(first, target, run, "from https to http")
+        self.assertNotIn("another host", run.err, run.describe())
+
+    def test_https_to_http_refused_even_to_an_allowed_host(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH),
+                                tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca(),
+                                   "--allow-redirect-host", "127.0.0.2"])
+        self.refused(first, target, run, "from https to http")
+
+    def test_http_to_https_on_the_same_host_followed(self):
+        target = self.start_stub(tls=self.cert.files)
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first.base_url("localhost"), [*QA, *self.ca()])
+        self.followed(first, target, run)
+
+    def test_another_host_refused(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, QA)
+        self.refused(first, target, run, "another host than 127.0.0.1")
+
+    def test_another_host_allowed_with_the_option_followed(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, [*QA, "--allow-redirect-host", "rt.invalid",
+                                   "--allow-redirect-host", "127.0.0.2"])
+        self.followed(first, target, run)
+
+    def test_allowed_host_in_another_case_followed(self):
+        target = self.start_stub()
+        first = self.start_stub(
+            redirect(target.base_url("localhost") + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, [*QA, "--allow-redirect-host", "LocalHost"])
+        self.followed(first, target, run)
+
+
+# --------------------------------------------------------------------------
+
 class TLS(StubTestCase):
     """Certificate verification against a self-signed localhost server."""
 

@@ -112,8 +112,9 @@ void FakeRt::serve(int fd) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         std::string reply = "HTTP/1.1 " + std::to_string(response.status) + " Status\r\nContent-Length: " +
-                            std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n\r\n" +
-                            response.body;
+                            std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n";
+        for (const std::string& h : response.headers) reply += h + "\r\n";
+        reply += "\r\n" + response.body;
         if (!send_all(fd, reply)) return;
     }
 }

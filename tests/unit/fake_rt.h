@@ -29,6 +29,7 @@ struct FakeResponse {
     int status = 200;
     std::string body = "ok\n";
     std::chrono::milliseconds delay{0};
+    std::vector<std::string> headers = {};  // extra "Name: value" lines
 };
 
 class FakeRt {
