@@ -4,7 +4,9 @@
 // to an absolute Location (as rt-mailgate does) but never from https to
 // http nor to a host it was not given, verifies TLS unless told not to,
 // ignores proxy variables (as rt-mailgate does), and reuses its connection
-// across posts. One RtClient is used by one thread at a time.
+// across posts. Time is bounded twice: an inactivity timeout (LWP's) and,
+// when set, an overall deadline per post(). One RtClient is used by one
+// thread at a time.
 #pragma once
 
 #include <functional>
@@ -22,6 +24,10 @@ namespace rtm {
 
 struct ClientOptions {
     long timeout_seconds = 180;  // inactivity timeout (connect, then each wait); <= 0: none
+    // Overall deadline of one post(), redirects included; <= 0: none (as
+    // rt-mailgate, a drop-in, has none). Reached: a temporary failure, in
+    // doubt as after the inactivity timeout when RT had the whole request.
+    long deadline_seconds = 0;
     std::string ca_file;         // CA bundle replacing the system's; empty: the system's
     bool verify_tls = true;      // certificate and host name
     std::string user_agent;      // empty: "rt-milter/<version>"

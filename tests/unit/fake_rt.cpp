@@ -115,7 +115,20 @@ void FakeRt::serve(int fd) {
                             std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n";
         for (const std::string& h : response.headers) reply += h + "\r\n";
         reply += "\r\n" + response.body;
-        if (!send_all(fd, reply)) return;
+        if (response.drip.count() <= 0) {
+            if (!send_all(fd, reply)) return;
+            continue;
+        }
+        std::string_view rest(reply);
+        if (!response.drip_head) {
+            const std::size_t head = reply.size() - response.body.size();
+            if (!send_all(fd, rest.substr(0, head))) return;
+            rest.remove_prefix(head);
+        }
+        for (char c : rest) {
+            if (stopping_ || !send_all(fd, std::string_view(&c, 1))) return;
+            std::this_thread::sleep_for(response.drip);
+        }
     }
 }
 

@@ -1,8 +1,10 @@
 // rt_client_test.cpp — RtClient against FakeRt: the rules a hostile or
-// broken RT meets (issue 9): where a redirect may lead (finding 8). What
-// rt-mailgate makes of them is tested in tests/relay.
+// broken RT meets (issue 9): where a redirect may lead (finding 8) and how
+// long one POST may take, whatever RT drips (finding 9). What rt-mailgate
+// makes of them is tested in tests/relay.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 #include "fake_rt.h"
@@ -14,6 +16,8 @@ namespace {
 using testing::FakeRequest;
 using testing::FakeResponse;
 using testing::FakeRt;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
 
 struct Posted {
     RtReply reply;
@@ -59,6 +63,85 @@ TEST(RtClientRedirect, AnAllowedHostIsFollowed) {
     Posted p = post_redirected("localhost", options);
     EXPECT_EQ(p.reply.kind, RtReply::Kind::Delivered) << p.reply.summary();
     EXPECT_EQ(p.second_requests, 1u);
+}
+
+struct Timed {
+    RtReply reply;
+    Clock::duration took;
+};
+
+Timed post_to(const FakeRt& rt, ClientOptions options) {
+    http_global_init();
+    RtClient client(std::move(options));
+    Message message;
+    EXPECT_TRUE(message.append("Subject: x\n\nbody\n"));
+    const auto start = Clock::now();
+    RtReply reply = client.post(Target{rt.url()}, "", message);
+    return {reply, Clock::now() - start};
+}
+
+FakeResponse dripping_body(std::size_t padding, std::chrono::milliseconds every) {
+    FakeResponse r{200, "ok\n" + std::string(padding, 'x'), {}, {}, every};
+    r.drip_head = false;
+    return r;
+}
+
+TEST(RtClientDeadline, WithoutItADrippingBodyOutlastsTheTimeout) {
+    // Why the deadline exists: every byte resets the inactivity timeout.
+    FakeRt rt([](const FakeRequest&) { return dripping_body(30, 50ms); });
+    ClientOptions options;
+    options.timeout_seconds = 1;
+    Timed t = post_to(rt, options);
+    EXPECT_EQ(t.reply.kind, RtReply::Kind::Delivered) << t.reply.summary();
+    EXPECT_GE(t.took, 1500ms);
+}
+
+TEST(RtClientDeadline, DrippingBodyIsCutAtTheDeadline) {
+    FakeRt rt([](const FakeRequest&) { return dripping_body(100, 100ms); });  // 10 s
+    ClientOptions options;
+    options.timeout_seconds = 1;
+    options.deadline_seconds = 2;
+    Timed t = post_to(rt, options);
+    EXPECT_GE(t.took, 1900ms);
+    EXPECT_LT(t.took, 3500ms);
+    EXPECT_EQ(t.reply.kind, RtReply::Kind::Temporary);
+    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    EXPECT_FALSE(t.reply.in_doubt) << "a status came: not in doubt, as after the inactivity timeout";
+    EXPECT_FALSE(t.reply.unreachable);
+}
+
+TEST(RtClientDeadline, DrippingStatusLineIsCutAtTheDeadlineInDoubt) {
+    // The status line alone takes 4 s.
+    FakeRt rt([](const FakeRequest&) { return FakeResponse{200, "ok\n", {}, {}, 200ms}; });
+    ClientOptions options;
+    options.timeout_seconds = 10;
+    options.deadline_seconds = 2;
+    Timed t = post_to(rt, options);
+    EXPECT_GE(t.took, 1900ms);
+    EXPECT_LT(t.took, 3500ms);
+    EXPECT_EQ(t.reply.kind, RtReply::Kind::Temporary);
+    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    EXPECT_TRUE(t.reply.in_doubt) << "RT had the whole request and gave no status yet";
+    EXPECT_FALSE(t.reply.unreachable);
+    EXPECT_EQ(rt.requests().size(), 1u);
+}
+
+TEST(RtClientDeadline, OneDeadlineForAllRedirects) {
+    // Each hop answers a redirect to itself after 1.5 s: 6 s in all without
+    // a deadline; the second hop is cut at 2 s.
+    std::string self;
+    FakeRt rt([&](const FakeRequest&) {
+        return FakeResponse{302, "", 1500ms, {"Location: " + self + "/again"}};
+    });
+    self = rt.url();
+    ClientOptions options;
+    options.timeout_seconds = 10;
+    options.deadline_seconds = 2;
+    Timed t = post_to(rt, options);
+    EXPECT_LT(t.took, 3000ms);
+    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    EXPECT_TRUE(t.reply.in_doubt);  // the second POST was whole and unanswered
+    EXPECT_EQ(rt.requests().size(), 2u);
 }
 
 }  // namespace
