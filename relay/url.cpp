@@ -19,7 +19,9 @@ std::string get_part(CURLU* u, CURLUPart part) {
     return std::string(CurlText(text, &curl_free).get());
 }
 
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // "[::1]" and "::1" name the same host; case never matters (RFC 3986 3.2.2).
 bool same_host(std::string_view a, std::string_view b) {
@@ -28,13 +30,16 @@ bool same_host(std::string_view a, std::string_view b) {
     };
     a = bare(a);
     b = bare(b);
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
 }
 
 bool is_scheme(std::string_view s) {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-    auto other = [&](char c) { return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'; };
+    auto other = [&](char c) {
+        return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    };
     return !s.empty() && alpha(s[0]) && std::all_of(s.begin() + 1, s.end(), other);
 }
 
@@ -46,7 +51,8 @@ HttpUrl parse_http_url(std::string_view text) {
     CurlUrl u(curl_url(), &curl_url_cleanup);
     if (!u) throw std::bad_alloc();
     // The flags curl's own CURLOPT_URL parsing uses, less the scheme guess.
-    const CURLUcode rc = curl_url_set(u.get(), CURLUPART_URL, std::string(text).c_str(), CURLU_NON_SUPPORT_SCHEME);
+    const CURLUcode rc =
+        curl_url_set(u.get(), CURLUPART_URL, std::string(text).c_str(), CURLU_NON_SUPPORT_SCHEME);
     if (rc != CURLUE_OK) {
         url.error = rc == CURLUE_BAD_SCHEME || rc == CURLUE_BAD_SLASHES
                         ? std::string(kNotAbsolute)
@@ -56,8 +62,8 @@ HttpUrl parse_http_url(std::string_view text) {
     url.scheme = get_part(u.get(), CURLUPART_SCHEME);  // curl gives it in lower case
     url.host = get_part(u.get(), CURLUPART_HOST);
     // curl also reads "http:/host"; as before, only "scheme://" is absolute.
-    if ((url.scheme != "http" && url.scheme != "https") || text.substr(url.scheme.size(), 3) != "://" ||
-        url.host.empty()) {
+    if ((url.scheme != "http" && url.scheme != "https") ||
+        text.substr(url.scheme.size(), 3) != "://" || url.host.empty()) {
         url.error = kNotAbsolute;
     }
     return url;
@@ -73,7 +79,8 @@ std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const H
                          std::any_of(allowed_hosts.begin(), allowed_hosts.end(),
                                      [&](const std::string& h) { return same_host(to.host, h); });
     if (!host_ok) {
-        why += (why.empty() ? "" : "; ") + ("to another host than " + origin.host + ", not one allowed for redirects");
+        why += (why.empty() ? "" : "; ") +
+               ("to another host than " + origin.host + ", not one allowed for redirects");
     }
     return why;
 }
@@ -90,7 +97,8 @@ std::string redact_url(std::string_view url) {
     // The last '@': a password with a raw '@' in it is masked whole.
     const auto at = authority.rfind('@');
     const auto colon = authority.find(':');
-    if (at == std::string_view::npos || colon == std::string_view::npos || colon + 1 >= at) return std::string(url);
+    if (at == std::string_view::npos || colon == std::string_view::npos || colon + 1 >= at)
+        return std::string(url);
     std::string out(url.substr(0, start + colon + 1));
     out += "***";
     out += url.substr(start + at);

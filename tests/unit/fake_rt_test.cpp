@@ -43,7 +43,8 @@ TEST(FakeRt, AnswerOwedAtTeardownDoesNotKillTheProcess) {
     });
     int fd = connect_to(*rt);
     ASSERT_GE(fd, 0);
-    ASSERT_EQ(send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kRequest.size()));
+    ASSERT_EQ(send(fd, kRequest.data(), kRequest.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(kRequest.size()));
     std::this_thread::sleep_for(100ms);  // the handler has the request
     rt.reset();                          // shutdown(), then the answer is written
     close(fd);
@@ -51,10 +52,13 @@ TEST(FakeRt, AnswerOwedAtTeardownDoesNotKillTheProcess) {
 }
 
 TEST(FakeRt, SurvivesAClientThatHangsUpBeforeTheAnswer) {
-    FakeRt rt([](const FakeRequest&) { return FakeResponse{200, std::string(1 << 20, 'x'), 300ms}; });
+    FakeRt rt([](const FakeRequest&) {
+        return FakeResponse{200, std::string(1 << 20, 'x'), 300ms};
+    });
     int gone = connect_to(rt);
     ASSERT_GE(gone, 0);
-    ASSERT_EQ(send(gone, kRequest.data(), kRequest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kRequest.size()));
+    ASSERT_EQ(send(gone, kRequest.data(), kRequest.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(kRequest.size()));
     for (int i = 0; i < 200 && rt.requests().empty(); ++i) std::this_thread::sleep_for(10ms);
     ASSERT_EQ(rt.requests().size(), 1u);
     // A reset, not a FIN: the fake's first write then fails with EPIPE,
@@ -66,7 +70,8 @@ TEST(FakeRt, SurvivesAClientThatHangsUpBeforeTheAnswer) {
 
     int next = connect_to(rt);  // still alive, still answering
     ASSERT_GE(next, 0);
-    ASSERT_EQ(send(next, kRequest.data(), kRequest.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kRequest.size()));
+    ASSERT_EQ(send(next, kRequest.data(), kRequest.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(kRequest.size()));
     char head[16] = {};
     EXPECT_EQ(recv(next, head, 12, MSG_WAITALL), 12);
     EXPECT_EQ(std::string(head), "HTTP/1.1 200");

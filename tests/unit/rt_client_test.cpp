@@ -19,52 +19,6 @@ using testing::FakeRt;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-struct Posted {
-    RtReply reply;
-    std::size_t first_requests, second_requests;
-};
-
-// A message posted to `first`, which redirects to `second` under the name
-// `host` (FakeRt listens on 127.0.0.1; "localhost" plays another host).
-Posted post_redirected(const std::string& host, ClientOptions options = {}) {
-    FakeRt second([](const FakeRequest&) { return FakeResponse{}; });
-    const std::string port = second.url().substr(second.url().rfind(':'));
-    FakeRt first([&](const FakeRequest&) {
-        return FakeResponse{302, "", {}, {"Location: http://" + host + port + "/gw"}};
-    });
-    http_global_init();
-    RtClient client(std::move(options));
-    Message message;
-    EXPECT_TRUE(message.append("Subject: x\n\nbody\n"));
-    RtReply reply = client.post(Target{first.url()}, "", message);
-    return {reply, first.requests().size(), second.requests().size()};
-}
-
-TEST(RtClientRedirect, SameHostOtherPortIsFollowed) {
-    Posted p = post_redirected("127.0.0.1");
-    EXPECT_EQ(p.reply.kind, RtReply::Kind::Delivered) << p.reply.summary();
-    EXPECT_EQ(p.second_requests, 1u);
-}
-
-TEST(RtClientRedirect, AnotherHostIsATemporaryFailureAndGetsNothing) {
-    Posted p = post_redirected("localhost");
-    EXPECT_EQ(p.reply.kind, RtReply::Kind::Temporary);
-    EXPECT_FALSE(p.reply.unreachable);  // RT answered: no reason to open the circuit
-    EXPECT_NE(p.reply.summary().find("redirect refused: 302 Status to 'http://localhost:"), std::string::npos)
-        << p.reply.summary();
-    EXPECT_NE(p.reply.summary().find("another host than 127.0.0.1"), std::string::npos) << p.reply.summary();
-    EXPECT_EQ(p.first_requests, 1u);
-    EXPECT_EQ(p.second_requests, 0u);
-}
-
-TEST(RtClientRedirect, AnAllowedHostIsFollowed) {
-    ClientOptions options;
-    options.redirect_hosts = {"rt.invalid", "LOCALHOST"};
-    Posted p = post_redirected("localhost", options);
-    EXPECT_EQ(p.reply.kind, RtReply::Kind::Delivered) << p.reply.summary();
-    EXPECT_EQ(p.second_requests, 1u);
-}
-
 struct Timed {
     RtReply reply;
     Clock::duration took;
@@ -80,6 +34,66 @@ Timed post_to(const FakeRt& rt, ClientOptions options) {
     return {reply, Clock::now() - start};
 }
 
+ClientOptions limits(long timeout_seconds, long deadline_seconds = 0) {
+    ClientOptions options;
+    options.timeout_seconds = timeout_seconds;
+    options.deadline_seconds = deadline_seconds;
+    return options;
+}
+
+struct Posted {
+    RtReply reply;
+    std::size_t first_requests, second_requests;
+};
+
+// A message posted to `first`, which redirects to `second` under the name
+// `host` (FakeRt listens on 127.0.0.1; "localhost" plays another host).
+Posted post_redirected(const std::string& host, ClientOptions options = {}) {
+    FakeRt second([](const FakeRequest&) { return FakeResponse{}; });
+    const std::string port = second.url().substr(second.url().rfind(':'));
+    FakeRt first([&](const FakeRequest&) {
+        return FakeResponse{302, "", {}, {"Location: http://" + host + port + "/gw"}};
+    });
+    RtReply reply = post_to(first, std::move(options)).reply;
+    return {reply, first.requests().size(), second.requests().size()};
+}
+
+TEST(RtClientRedirect, SameHostOtherPortIsFollowed) {
+    Posted p = post_redirected("127.0.0.1");
+    EXPECT_EQ(p.reply.kind, RtReply::Kind::Delivered) << p.reply.summary();
+    EXPECT_EQ(p.second_requests, 1u);
+}
+
+TEST(RtClientRedirect, AnotherHostIsATemporaryFailureAndGetsNothing) {
+    Posted p = post_redirected("localhost");
+    EXPECT_EQ(p.reply.kind, RtReply::Kind::Temporary);
+    EXPECT_FALSE(p.reply.unreachable);  // RT answered: no reason to open the circuit
+    EXPECT_NE(p.reply.summary().find("redirect refused: 302 Status to 'http://localhost:"),
+              std::string::npos)
+        << p.reply.summary();
+    EXPECT_NE(p.reply.summary().find("another host than 127.0.0.1"), std::string::npos)
+        << p.reply.summary();
+    EXPECT_EQ(p.first_requests, 1u);
+    EXPECT_EQ(p.second_requests, 0u);
+}
+
+TEST(RtClientRedirect, AnAllowedHostIsFollowed) {
+    ClientOptions options;
+    options.redirect_hosts = {"rt.invalid", "LOCALHOST"};
+    Posted p = post_redirected("localhost", options);
+    EXPECT_EQ(p.reply.kind, RtReply::Kind::Delivered) << p.reply.summary();
+    EXPECT_EQ(p.second_requests, 1u);
+}
+
+// What a POST cut by a 2 s deadline comes back as (in_doubt aside).
+void expect_cut_at_2s(const Timed& t) {
+    EXPECT_GE(t.took, 1900ms);
+    EXPECT_LT(t.took, 3500ms);
+    EXPECT_EQ(t.reply.kind, RtReply::Kind::Temporary);
+    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    EXPECT_FALSE(t.reply.unreachable) << "RT was reached";
+}
+
 FakeResponse dripping_body(std::size_t padding, std::chrono::milliseconds every) {
     FakeResponse r{200, "ok\n" + std::string(padding, 'x'), {}, {}, every};
     r.drip_head = false;
@@ -89,40 +103,25 @@ FakeResponse dripping_body(std::size_t padding, std::chrono::milliseconds every)
 TEST(RtClientDeadline, WithoutItADrippingBodyOutlastsTheTimeout) {
     // Why the deadline exists: every byte resets the inactivity timeout.
     FakeRt rt([](const FakeRequest&) { return dripping_body(30, 50ms); });
-    ClientOptions options;
-    options.timeout_seconds = 1;
-    Timed t = post_to(rt, options);
+    Timed t = post_to(rt, limits(1));
     EXPECT_EQ(t.reply.kind, RtReply::Kind::Delivered) << t.reply.summary();
     EXPECT_GE(t.took, 1500ms);
 }
 
 TEST(RtClientDeadline, DrippingBodyIsCutAtTheDeadline) {
     FakeRt rt([](const FakeRequest&) { return dripping_body(100, 100ms); });  // 10 s
-    ClientOptions options;
-    options.timeout_seconds = 1;
-    options.deadline_seconds = 2;
-    Timed t = post_to(rt, options);
-    EXPECT_GE(t.took, 1900ms);
-    EXPECT_LT(t.took, 3500ms);
-    EXPECT_EQ(t.reply.kind, RtReply::Kind::Temporary);
-    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
-    EXPECT_FALSE(t.reply.in_doubt) << "a status came: not in doubt, as after the inactivity timeout";
-    EXPECT_FALSE(t.reply.unreachable);
+    Timed t = post_to(rt, limits(1, 2));
+    expect_cut_at_2s(t);
+    EXPECT_FALSE(t.reply.in_doubt)
+        << "a status came: not in doubt, as after the inactivity timeout";
 }
 
 TEST(RtClientDeadline, DrippingStatusLineIsCutAtTheDeadlineInDoubt) {
     // The status line alone takes 4 s.
     FakeRt rt([](const FakeRequest&) { return FakeResponse{200, "ok\n", {}, {}, 200ms}; });
-    ClientOptions options;
-    options.timeout_seconds = 10;
-    options.deadline_seconds = 2;
-    Timed t = post_to(rt, options);
-    EXPECT_GE(t.took, 1900ms);
-    EXPECT_LT(t.took, 3500ms);
-    EXPECT_EQ(t.reply.kind, RtReply::Kind::Temporary);
-    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    Timed t = post_to(rt, limits(10, 2));
+    expect_cut_at_2s(t);
     EXPECT_TRUE(t.reply.in_doubt) << "RT had the whole request and gave no status yet";
-    EXPECT_FALSE(t.reply.unreachable);
     EXPECT_EQ(rt.requests().size(), 1u);
 }
 
@@ -134,12 +133,8 @@ TEST(RtClientDeadline, OneDeadlineForAllRedirects) {
         return FakeResponse{302, "", 1500ms, {"Location: " + self + "/again"}};
     });
     self = rt.url();
-    ClientOptions options;
-    options.timeout_seconds = 10;
-    options.deadline_seconds = 2;
-    Timed t = post_to(rt, options);
-    EXPECT_LT(t.took, 3000ms);
-    EXPECT_EQ(t.reply.transport_error, "deadline reached: no complete answer from RT within 2 s");
+    Timed t = post_to(rt, limits(10, 2));
+    expect_cut_at_2s(t);
     EXPECT_TRUE(t.reply.in_doubt);  // the second POST was whole and unanswered
     EXPECT_EQ(rt.requests().size(), 2u);
 }

@@ -21,31 +21,41 @@ TEST(ParseHttpUrl, AbsoluteHttpAndHttpsOnly) {
     EXPECT_EQ(parse_http_url("http://").error, "not a valid URL: No host part in the URL");
 }
 
-std::string refusal(const char* origin, const char* from, const char* to, std::vector<std::string> allowed = {}) {
-    return redirect_refusal(parse_http_url(origin), parse_http_url(from), parse_http_url(to), allowed);
+std::string refusal(const char* origin, const char* from, const char* to,
+                    std::vector<std::string> allowed = {}) {
+    return redirect_refusal(parse_http_url(origin), parse_http_url(from), parse_http_url(to),
+                            allowed);
 }
 
 TEST(RedirectRule, SameHostAnyPortWithoutDowngradeIsFollowed) {
-    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com", "https://RT.example.COM:8443/x"), "");
-    EXPECT_EQ(refusal("http://rt.example.com", "http://rt.example.com", "https://rt.example.com/x"), "");
+    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com",
+                      "https://RT.example.COM:8443/x"),
+              "");
+    EXPECT_EQ(refusal("http://rt.example.com", "http://rt.example.com", "https://rt.example.com/x"),
+              "");
     EXPECT_EQ(refusal("http://127.0.0.1:1", "http://127.0.0.1:1", "http://127.0.0.1:2/x"), "");
 }
 
 TEST(RedirectRule, HttpsToHttpIsRefusedEvenToAnAllowedHost) {
-    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com", "http://rt.example.com/x"),
-              "from https to http, the message would travel unencrypted");
+    EXPECT_EQ(
+        refusal("https://rt.example.com", "https://rt.example.com", "http://rt.example.com/x"),
+        "from https to http, the message would travel unencrypted");
     // An upgrade on the way does not make a later downgrade fine.
-    EXPECT_NE(refusal("http://rt.example.com", "https://rt.example.com", "http://rt.example.com/x"), "");
+    EXPECT_NE(refusal("http://rt.example.com", "https://rt.example.com", "http://rt.example.com/x"),
+              "");
     EXPECT_NE(refusal("https://a", "https://a", "http://b/", {"b"}), "");
 }
 
 TEST(RedirectRule, AnotherHostOnlyWhenAllowed) {
-    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com", "https://rt2.example.com/x"),
-              "to another host than rt.example.com, not one allowed for redirects");
-    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com", "https://Rt2.Example.com/x",
-                      {"other", "rt2.EXAMPLE.com"}),
+    EXPECT_EQ(
+        refusal("https://rt.example.com", "https://rt.example.com", "https://rt2.example.com/x"),
+        "to another host than rt.example.com, not one allowed for redirects");
+    EXPECT_EQ(refusal("https://rt.example.com", "https://rt.example.com",
+                      "https://Rt2.Example.com/x", {"other", "rt2.EXAMPLE.com"}),
               "");
-    EXPECT_NE(refusal("https://rt.example.com", "https://rt.example.com", "https://rt.example.com./x"), "")
+    EXPECT_NE(
+        refusal("https://rt.example.com", "https://rt.example.com", "https://rt.example.com./x"),
+        "")
         << "exact names only";
     EXPECT_NE(refusal("https://rt.example.com", "https://rt.example.com", "https://example.com/x",
                       {"rt.example.com"}),
@@ -71,10 +81,10 @@ TEST(RedactUrl, PasswordsWithDelimitersAreMaskedWhole) {
 }
 
 TEST(RedactUrl, AnythingElseIsUnchanged) {
-    for (const char* url : {"", "https://rt.example.com", "https://rt.example.com:443/a:b@c",
-                            "http://user@host/", "http://user:@host/", "http://host/?u=a:b@c",
-                            "http://host#a:b@c", "not a url: x:y@z", "u:p@host", "://u:p@h",
-                            "1http://u:p@h", "http://[::1]:80/", "mailto:a:b@c"}) {
+    for (const char* url :
+         {"", "https://rt.example.com", "https://rt.example.com:443/a:b@c", "http://user@host/",
+          "http://user:@host/", "http://host/?u=a:b@c", "http://host#a:b@c", "not a url: x:y@z",
+          "u:p@host", "://u:p@h", "1http://u:p@h", "http://[::1]:80/", "mailto:a:b@c"}) {
         EXPECT_EQ(redact_url(url), url);
     }
 }
