@@ -26,6 +26,7 @@ enum class ArgKind { Flag, String, Integer, Negatable };
 struct OptionSpec {
     std::string_view name;
     ArgKind kind;
+    bool ours = false;  // not in the original: never makes its spellings ambiguous
 };
 
 constexpr OptionSpec kOptions[] = {
@@ -33,6 +34,7 @@ constexpr OptionSpec kOptions[] = {
     {"jar", ArgKind::String},    {"help", ArgKind::Flag},        {"debug", ArgKind::Flag},
     {"extension", ArgKind::String}, {"timeout", ArgKind::Integer}, {"verify-ssl", ArgKind::Negatable},
     {"ca-file", ArgKind::String},
+    {"allow-redirect-host", ArgKind::String, true},
 };
 
 // One spelling of an option: its name, or "no"/"no-" + name for a negatable one.
@@ -83,6 +85,7 @@ void set_string(MailgateOptions& o, std::string_view name, std::string value) {
     else if (name == "jar") o.jar = std::move(value);
     else if (name == "extension") o.extension = std::move(value);
     else if (name == "ca-file") o.ca_file = std::move(value);
+    else if (name == "allow-redirect-host" && !value.empty()) o.redirect_hosts.push_back(std::move(value));
 }
 
 // Perl's \s on bytes: space, \t, \n, \v, \f, \r.
@@ -110,7 +113,7 @@ SYNOPSIS
     rt-mailgate --url URL [--queue QUEUE] [--action ACTION]
                 [--extension queue|action|ticket] [--timeout SECONDS]
                 [--ca-file FILE] [--[no-]verify-ssl] [--debug] [--help]
-                < message
+                [--allow-redirect-host HOST]... < message
 
 DESCRIPTION
     Reads one mail message on standard input and posts it to RT's mail
@@ -143,10 +146,24 @@ OPTIONS
     --help           print this text on standard output, exit 1
     --jar FILE       accepted for compatibility and ignored (the mail
                      gateway keeps no session)
+    --allow-redirect-host HOST
+                     (not in the original) a redirect from RT may lead to
+                     HOST too, on any port; repeat for more hosts. HOST is
+                     a name or address as in the URL, compared exactly in
+                     any case
 
     Options may be abbreviated and start with - or --, as Getopt::Long
     allows. An unknown option is reported on standard error and ignored; the
     message is still delivered, as with the original.
+
+REDIRECTS
+    A 3xx answer with an absolute Location is followed, up to three times,
+    by posting the same request there, as the original does; but never from
+    https to http, and never to a host other than --url's own unless
+    allowed with --allow-redirect-host (the original follows any). Such a
+    redirect is refused before anything is sent to it, as a temporary
+    failure (exit 75) whose message says why. A relative Location is a
+    temporary failure, as with the original.
 
 ENVIRONMENT
     EXTENSION  when set and not "0", added before the message as a header
@@ -201,6 +218,11 @@ MailgateOptions parse_mailgate_args(const std::vector<std::string>& args) {
                 break;
             }
             if (!name.empty() && s.text.starts_with(name)) prefixed.push_back(&s);
+        }
+        // An abbreviation the original takes keeps its meaning: "-a" is
+        // still --action, although --allow-redirect-host starts alike.
+        if (std::any_of(prefixed.begin(), prefixed.end(), [](const Spelling* s) { return !s->spec->ours; })) {
+            std::erase_if(prefixed, [](const Spelling* s) { return s->spec->ours; });
         }
         if (!match && !prefixed.empty()) {
             bool same = std::all_of(prefixed.begin(), prefixed.end(), [&](const Spelling* s) {
@@ -335,6 +357,7 @@ int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::
     copts.timeout_seconds = o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
     copts.verify_tls = o.verify_ssl.value_or(true);
     if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
+    copts.redirect_hosts = o.redirect_hosts;
     copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
     if (o.debug) copts.debug = [&](std::string_view text) {
         while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);

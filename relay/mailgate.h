@@ -20,6 +20,7 @@ struct MailgateOptions {
     std::optional<bool> verify_ssl;
     bool help = false;
     bool debug = false;
+    std::vector<std::string> redirect_hosts;  // --allow-redirect-host, ours: in order given
     std::vector<std::string> warnings;   // as Getopt::Long words them
     std::vector<std::string> arguments;  // words that are not options (ignored)
 };

@@ -4,10 +4,11 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
+
+#include "url.h"
 
 #ifndef RTM_VERSION
 #define RTM_VERSION "0"
@@ -18,13 +19,8 @@ namespace {
 
 CURL* easy(void* p) { return static_cast<CURL*>(p); }
 
-bool is_absolute_http_url(std::string_view url) {
-    auto starts = [&](std::string_view scheme) {
-        return url.size() > scheme.size() &&
-               std::equal(scheme.begin(), scheme.end(), url.begin(),
-                          [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
-    };
-    return starts("http://") || starts("https://");
+std::string deadline_text(long seconds) {
+    return "deadline reached: no complete answer from RT within " + std::to_string(seconds) + " s";
 }
 
 std::string trim(std::string_view s) {
@@ -63,6 +59,10 @@ struct RtClient::Exchange {
     Clock::time_point last_activity = Clock::now();
     curl_off_t last_down = 0, last_up = 0;
     bool timed_out = false;
+    // The overall deadline of the whole post(), redirects included: an RT
+    // that drips a byte now and then never trips the inactivity timeout.
+    Clock::time_point deadline = Clock::time_point::max();
+    bool deadline_reached = false;
     const RtClient::Tick* tick = nullptr;
     const RtClient::Tick* uploaded = nullptr;
     bool uploaded_told = false;
@@ -75,6 +75,10 @@ struct RtClient::Exchange {
             if (x->uploaded && *x->uploaded) (*x->uploaded)();
         }
         const auto now = Clock::now();
+        if (now >= x->deadline) {
+            x->deadline_reached = true;
+            return 1;  // abort the transfer
+        }
         if (down != x->last_down || up != x->last_up) {
             x->last_down = down;
             x->last_up = up;
@@ -146,12 +150,23 @@ RtReply RtClient::post(const Target& target, std::string_view prefix, const Mess
 }
 
 RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick, const Tick& uploaded) {
+    const auto deadline = options_.deadline_seconds > 0
+                              ? Exchange::Clock::now() + std::chrono::seconds(options_.deadline_seconds)
+                              : Exchange::Clock::time_point::max();
+    const HttpUrl origin = parse_http_url(url);
+    if (!origin) return classify_transport_failure("'" + printable_line(redact_url(url)) + "': " + origin.error, false);
+    HttpUrl from = origin;
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
-        if (options_.debug) options_.debug("connecting to " + next);
+        // Spent on earlier hops: RT answered them, so it is not unreachable.
+        if (redirects > 0 && Exchange::Clock::now() >= deadline) {
+            return classify_transport_failure(deadline_text(options_.deadline_seconds), false);
+        }
+        if (options_.debug) options_.debug("connecting to " + redact_url(next));
         Exchange exchange;
         exchange.tick = &tick;
         exchange.uploaded = &uploaded;
+        exchange.deadline = deadline;
         RtReply reply = post_once(next, body, exchange);
         if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
             return reply;
@@ -159,20 +174,19 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
         if (exchange.location.empty()) {
             return classify_transport_failure(reply.status_line + " without a Location header", false);
         }
-        if (!is_absolute_http_url(exchange.location)) {
-            return classify_transport_failure(reply.status_line + " to '" + printable_line(exchange.location) +
-                                                  "': URL must be absolute (http:// or https://)",
-                                              false);
+        const std::string to_text = reply.status_line + " to '" + printable_line(redact_url(exchange.location)) + "'";
+        const HttpUrl to = parse_http_url(exchange.location);
+        if (!to) return classify_transport_failure(to_text + ": " + to.error, false);
+        // Checked before the next POST: a refused Location gets nothing.
+        if (std::string why = redirect_refusal(origin, from, to, options_.redirect_hosts); !why.empty()) {
+            return classify_transport_failure("redirect refused: " + to_text + ": " + printable_line(why), false);
         }
+        from = to;
         next = exchange.location;
     }
 }
 
 RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x) {
-    if (!is_absolute_http_url(url)) {
-        return classify_transport_failure("'" + printable_line(url) + "': URL must be absolute (http:// or https://)",
-                                          false);
-    }
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);  // keeps the connection cache: connections are reused
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -250,18 +264,21 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     if (os_errno != 0 && what.find(std::strerror(static_cast<int>(os_errno))) == std::string::npos) {
         what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
     }
-    if (x.timed_out) {
+    curl_off_t sent = 0;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+    if (x.deadline_reached) {
+        what = deadline_text(options_.deadline_seconds);
+    } else if (x.timed_out) {
         what = "read timeout: nothing from RT for " + std::to_string(timeout) + " s";
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         what = "connect timeout: no connection to RT within " + std::to_string(timeout) + " s";
     }
     bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
                        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-                       (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out);
+                       (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
+                       (x.deadline_reached && sent == 0);  // not a byte of the request got out
     RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
-    curl_off_t sent = 0;
-    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
-    reply.in_doubt = x.timed_out && status == 0 && static_cast<std::uint64_t>(sent) == body.size();
+    reply.in_doubt = (x.timed_out || x.deadline_reached) && status == 0 && static_cast<std::uint64_t>(sent) == body.size();
     return reply;
 }
 

@@ -1,15 +1,19 @@
 // rt_client.h — RtClient: one libcurl handle that POSTs messages to RT's mail
 // gateway and returns an RtReply. It streams the body from the spool with a
 // Content-Length (never chunked), follows up to three redirects by re-POSTing
-// to an absolute Location (as rt-mailgate does), verifies TLS unless told
-// not to, ignores proxy variables (as rt-mailgate does), and reuses its
-// connection across posts. One RtClient is used by one thread at a time.
+// to an absolute Location (as rt-mailgate does) but never from https to
+// http nor to a host it was not given, verifies TLS unless told not to,
+// ignores proxy variables (as rt-mailgate does), and reuses its connection
+// across posts. Time is bounded twice: an inactivity timeout (LWP's) and,
+// when set, an overall deadline per post(). One RtClient is used by one
+// thread at a time.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "message.h"
 #include "multipart.h"
@@ -20,10 +24,18 @@ namespace rtm {
 
 struct ClientOptions {
     long timeout_seconds = 180;  // inactivity timeout (connect, then each wait); <= 0: none
+    // Overall deadline of one post(), redirects included; <= 0: none (as
+    // rt-mailgate, a drop-in, has none). Reached: a temporary failure, in
+    // doubt as after the inactivity timeout when RT had the whole request.
+    long deadline_seconds = 0;
     std::string ca_file;         // CA bundle replacing the system's; empty: the system's
     bool verify_tls = true;      // certificate and host name
     std::string user_agent;      // empty: "rt-milter/<version>"
     int max_redirects = 3;
+    // Hosts a redirect may lead to besides the posted URL's own: exact names
+    // or addresses, any ASCII case, any port. A redirect elsewhere, or from
+    // https to http, is refused: a temporary failure, nothing posted there.
+    std::vector<std::string> redirect_hosts;
     std::function<void(std::string_view)> debug;  // receives one line at a time, when set
 };
 

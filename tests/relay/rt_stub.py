@@ -3,8 +3,10 @@
 
 Owns: the fake RT web server used by every relay test.  Python 3 stdlib only.
 
-* Listens on 127.0.0.1 only (port 0 picks a free port), plain HTTP or TLS
-  with a self-signed certificate made by the openssl CLI (make_cert()).
+* Listens on loopback only: 127.0.0.1, or host= another loopback address
+  such as 127.0.0.2 to play "another host" (port 0 picks a free port);
+  plain HTTP or TLS with a self-signed certificate made by the openssl CLI
+  (make_cert()).
 * Records every request: method, target, raw header bytes, parsed headers,
   Content-Length / chunked framing, the body (or only its size and sha256
   when record_limit is exceeded) and the multipart/form-data parts, parsed
@@ -422,7 +424,7 @@ class _Closed(Exception):
 
 
 class RTStub:
-    """Scripted recording HTTP(S) server on 127.0.0.1.
+    """Scripted recording HTTP(S) server on 127.0.0.1 (or `host`).
 
     script        actions answering requests in arrival order
     default       action once the script is used up
@@ -431,6 +433,7 @@ class RTStub:
                   content only while <= N bytes (size + sha256 always kept)
     hang_limit    upper bound (s) for Hang
     io_timeout    socket timeout (s) while reading a request
+    host          loopback address to listen on
     """
 
     def __init__(self, script: Iterable[Action] = (),
@@ -438,7 +441,7 @@ class RTStub:
                  tls: Optional[TLSFiles] = None,
                  record_limit: Optional[int] = None,
                  hang_limit: float = 120.0, io_timeout: float = 30.0,
-                 port: int = 0, on_request=None):
+                 port: int = 0, on_request=None, host: str = "127.0.0.1"):
         self._script = list(script)
         self.default = default
         self.tls = tls
@@ -447,6 +450,7 @@ class RTStub:
         self.io_timeout = io_timeout
         self.on_request = on_request          # callback(RecordedRequest)
         self._want_port = port
+        self.host = host
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._requests: list = []
@@ -465,7 +469,7 @@ class RTStub:
         if self.tls:
             self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ctx.load_cert_chain(self.tls.cert, self.tls.key)
-        self._listener = socket.create_server(("127.0.0.1", self._want_port),
+        self._listener = socket.create_server((self.host, self._want_port),
                                               backlog=64)
         self.port = self._listener.getsockname()[1]
         self._accept_thread = threading.Thread(
@@ -506,7 +510,7 @@ class RTStub:
     def base_url(self, host: Optional[str] = None) -> str:
         if self.tls:
             return f"https://{host or 'localhost'}:{self.port}"
-        return f"http://{host or '127.0.0.1'}:{self.port}"
+        return f"http://{host or self.host}:{self.port}"
 
     def push(self, *actions: Action) -> None:
         with self._lock:

@@ -4,17 +4,19 @@ the recording stub (tests/relay).
 Owns: reply classification and exit codes, the shape and bytes of the HTTP
 request, the EXTENSION / --extension matrix, redirects, timeouts and
 transport failures, TLS verification, invocation edge cases and --debug.
-Every expectation here was observed with RT's Perl rt-mailgate 5.0.3.
+Every expectation here was observed with RT's Perl rt-mailgate 5.0.3,
+except in tests marked only_ours: our deliberate differences (README.md).
 """
 
 import os
+import subprocess
 import tempfile
 import unittest
 
 from mailgate_harness import (BINARY_MESSAGE, EX_TEMPFAIL, EXTENSION_ROWS,
                               GATEWAY_PATH, QA, QA_FIELDS, SAMPLE_MESSAGE,
-                              StubTestCase, TLSCert, run_mailgate,
-                              unused_port)
+                              StubTestCase, TLSCert, mailgate_env, only_ours,
+                              run_mailgate, unused_port)
 from rt_stub import Garbage, Hang, Huge, Reply, Reset, redirect
 
 
@@ -386,6 +388,96 @@ class Redirects(StubTestCase):
 
 # --------------------------------------------------------------------------
 
+@only_ours("follows any absolute redirect, to any host and scheme")
+class RedirectPolicy(StubTestCase):
+    """Issue 9, finding 8: never from https to http, never to another host
+    than --url's unless --allow-redirect-host names it (any port, any
+    case). A refused redirect is a temporary failure saying why, and the
+    new location gets nothing: not even a connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cert = TLSCert()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cert.cleanup()
+        super().tearDownClass()
+
+    def ca(self):
+        return ["--ca-file", self.cert.files.cert]
+
+    def refused(self, first, target, run, *why):
+        self.assertExit(run, EX_TEMPFAIL)
+        self.assertIn("redirect refused", run.err, run.describe())
+        for text in why:
+            self.assertIn(text, run.err, run.describe())
+        self.assertForm(self.one_request(first), QA_FIELDS, SAMPLE_MESSAGE)
+        self.assertNoRequest(target)
+        self.assertEqual(target.connections, 0)
+
+    def followed(self, first, target, run):
+        self.assertExit(run, 0)
+        self.assertForm(self.one_request(first), QA_FIELDS, SAMPLE_MESSAGE)
+        second = self.one_request(target)
+        self.assertWireShape(second, path="/next" + GATEWAY_PATH)
+        self.assertEqual(second.fields, self.one_request(first).fields)
+
+    def test_https_to_http_on_another_host_refused(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH),
+                                tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca()])
+        self.refused(first, target, run, "from https to http",
+                     "another host than localhost")
+
+    def test_https_to_http_on_the_same_host_refused(self):
+        target = self.start_stub()
+        first = self.start_stub(
+            redirect(target.base_url("localhost") + "/next" + GATEWAY_PATH),
+            tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca()])
+        self.refused(first, target, run, "from https to http")
+        self.assertNotIn("another host", run.err, run.describe())
+
+    def test_https_to_http_refused_even_to_an_allowed_host(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH),
+                                tls=self.cert.files)
+        run = self.deliver(first, [*QA, *self.ca(),
+                                   "--allow-redirect-host", "127.0.0.2"])
+        self.refused(first, target, run, "from https to http")
+
+    def test_http_to_https_on_the_same_host_followed(self):
+        target = self.start_stub(tls=self.cert.files)
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first.base_url("localhost"), [*QA, *self.ca()])
+        self.followed(first, target, run)
+
+    def test_another_host_refused(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, QA)
+        self.refused(first, target, run, "another host than 127.0.0.1")
+
+    def test_another_host_allowed_with_the_option_followed(self):
+        target = self.start_stub(host="127.0.0.2")
+        first = self.start_stub(redirect(target.url + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, [*QA, "--allow-redirect-host", "rt.invalid",
+                                   "--allow-redirect-host", "127.0.0.2"])
+        self.followed(first, target, run)
+
+    def test_allowed_host_in_another_case_followed(self):
+        target = self.start_stub()
+        first = self.start_stub(
+            redirect(target.base_url("localhost") + "/next" + GATEWAY_PATH))
+        run = self.deliver(first, [*QA, "--allow-redirect-host", "LocalHost"])
+        self.followed(first, target, run)
+
+
+# --------------------------------------------------------------------------
+
 class TLS(StubTestCase):
     """Certificate verification against a self-signed localhost server."""
 
@@ -584,11 +676,50 @@ class Debug(StubTestCase):
         self.assertIn(stub.url + GATEWAY_PATH, run.err, run.describe())
         self.assertIn("temporary failure - dbg", run.err, run.describe())
 
+    @only_ours("prints the password")
+    def test_debug_masks_the_url_password(self):
+        """Issue 9, finding 9: URL passwords are masked in every output."""
+        stub = self.start_stub(Reply(200, b"ok\n"))
+        url = stub.url.replace("://", "://rt:s3cret@")
+        run = self.deliver(url, [*QA, "--debug"])
+        self.assertExit(run, 0)
+        self.assertIn(url.replace("s3cret", "***") + GATEWAY_PATH, run.err,
+                      run.describe())
+        self.assertNotIn("s3cret", run.err, run.describe())
+
     def test_no_debug_output_without_flag(self):
         stub = self.start_stub(Reply(200, b"ok\nTicket: 4242\n"))
         run = self.deliver(stub, QA)
         self.assertExit(run, 0)
         self.assertNotIn("4242", run.err, run.describe())
+
+
+# --------------------------------------------------------------------------
+
+@only_ours("dies of SIGPIPE here (exit -13)")
+class ClosedOutput(StubTestCase):
+    """Issue 9, finding 11: a reader of stdout/stderr that goes away (a
+    closed pipe) must not kill the delivery; writes to it just fail."""
+
+    def run_with_closed_output(self, stub) -> int:
+        p = subprocess.Popen([self.binary, "--url", stub.url, *QA, "--debug"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=mailgate_env())
+        p.stdout.close()              # gone before rt-mailgate writes a byte
+        p.stderr.close()
+        p.stdin.write(SAMPLE_MESSAGE)
+        p.stdin.close()
+        return p.wait(30)             # -13: killed by SIGPIPE
+
+    def test_debug_into_closed_pipes_still_delivers(self):
+        stub = self.start_stub(Reply(200, b"ok\n"))
+        self.assertEqual(self.run_with_closed_output(stub), 0)
+        self.assertForm(self.one_request(stub), QA_FIELDS, SAMPLE_MESSAGE)
+
+    def test_temporary_failure_keeps_its_exit_code(self):
+        stub = self.start_stub(Reply(200, b"temporary failure - x\n"))
+        self.assertEqual(self.run_with_closed_output(stub), EX_TEMPFAIL)
+        self.one_request(stub)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,31 @@
-// fake_rt.cpp — the unit tests' stand-in RT server.
+// fake_rt.cpp — the unit tests' stand-in RT server. It writes with
+// MSG_NOSIGNAL: a client that hangs up mid-answer (a timeout test) must end
+// that connection, never the test process by SIGPIPE.
 #include "fake_rt.h"
 
 #include <arpa/inet.h>
 #include <poll.h>
 
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 namespace rtm::testing {
+namespace {
+
+// All of data, or false once the peer is gone.
+bool send_all(int fd, std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+}  // namespace
 
 std::string FakeRequest::field(const std::string& name) const {
     auto at = body.find("name=\"" + name + "\"\r\n");
@@ -94,9 +112,23 @@ void FakeRt::serve(int fd) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
         std::string reply = "HTTP/1.1 " + std::to_string(response.status) + " Status\r\nContent-Length: " +
-                            std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n\r\n" +
-                            response.body;
-        if (write(fd, reply.data(), reply.size()) < 0) return;
+                            std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n";
+        for (const std::string& h : response.headers) reply += h + "\r\n";
+        reply += "\r\n" + response.body;
+        if (response.drip.count() <= 0) {
+            if (!send_all(fd, reply)) return;
+            continue;
+        }
+        std::string_view rest(reply);
+        if (!response.drip_head) {
+            const std::size_t head = reply.size() - response.body.size();
+            if (!send_all(fd, rest.substr(0, head))) return;
+            rest.remove_prefix(head);
+        }
+        for (char c : rest) {
+            if (stopping_ || !send_all(fd, std::string_view(&c, 1))) return;
+            std::this_thread::sleep_for(response.drip);
+        }
     }
 }
 

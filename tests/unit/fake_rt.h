@@ -1,7 +1,8 @@
 // fake_rt.h — FakeRt: a small HTTP/1.1 server on 127.0.0.1 for unit tests
 // of code that posts to RT's mail gateway. It records each request (head
-// and body) and answers what the test's handler returns. One thread per
-// connection, keep-alive honoured; stops and joins in its destructor.
+// and body) and answers what the test's handler returns, at once, late or
+// dripping. One thread per connection, keep-alive honoured; stops and joins
+// in its destructor.
 #pragma once
 
 #include <netinet/in.h>
@@ -29,6 +30,11 @@ struct FakeResponse {
     int status = 200;
     std::string body = "ok\n";
     std::chrono::milliseconds delay{0};
+    std::vector<std::string> headers = {};  // extra "Name: value" lines
+    // > 0: the answer goes out one byte at a time this far apart, status
+    // line first, or from the body on (head at once) when !drip_head.
+    std::chrono::milliseconds drip{0};
+    bool drip_head = true;
 };
 
 class FakeRt {

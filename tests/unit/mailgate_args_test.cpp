@@ -27,6 +27,18 @@ TEST(MailgateArgs, CaseInsensitiveAndAbbreviated) {
     EXPECT_EQ(o.ca_file, "f");
 }
 
+TEST(MailgateArgs, AllowRedirectHostRepeatsAndShadowsNoOriginalAbbreviation) {
+    MailgateOptions o = parse({"--allow-redirect-host", "rt2.example.com", "--allow-redirect-host=RT3",
+                               "--allow-r", "a", "--allow-redirect-host="});
+    EXPECT_EQ(o.redirect_hosts, (std::vector<std::string>{"rt2.example.com", "RT3", "a"}));
+    EXPECT_EQ(o.warnings, std::vector<std::string>{"Option allow-redirect-host requires an argument"});
+    // Spellings the original takes mean what they meant there.
+    MailgateOptions a = parse({"-a", "comment", "--A", "take"});
+    EXPECT_EQ(a.action, "take");
+    EXPECT_TRUE(a.redirect_hosts.empty());
+    EXPECT_TRUE(a.warnings.empty());
+}
+
 TEST(MailgateArgs, StringOptionTakesNextWordEvenIfItLooksLikeAnOption) {
     MailgateOptions o = parse({"--queue", "--action"});
     EXPECT_EQ(o.queue, "--action");

@@ -77,5 +77,12 @@ TEST(MailgateRun, RelativeUrlIsATemporaryFailure) {
     EXPECT_NE(o.err.find("URL must be absolute"), std::string::npos) << o.err;
 }
 
+TEST(MailgateRun, UrlPasswordIsMaskedInErrors) {
+    Outcome o = run({"--url", "ftp://rt:s3cret@rt.example.com"}, "From: a@b\n\nx\n");
+    EXPECT_EQ(o.code, kExitTempfail);
+    EXPECT_NE(o.err.find("'ftp://rt:***@rt.example.com/REST/1.0/NoAuth/mail-gateway'"), std::string::npos) << o.err;
+    EXPECT_EQ(o.err.find("s3cret"), std::string::npos) << o.err;
+}
+
 }  // namespace
 }  // namespace rtm
