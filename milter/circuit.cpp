@@ -4,6 +4,7 @@
 #include <map>
 
 #include "log.h"
+#include "url.h"
 
 namespace rtm {
 
@@ -69,7 +70,7 @@ std::shared_ptr<Circuit> circuit_for(const std::string& url) {
     static std::map<std::string, std::shared_ptr<Circuit>> circuits;
     std::lock_guard lock(mutex);
     auto& c = circuits[url];
-    if (!c) c = std::make_shared<Circuit>(url);
+    if (!c) c = std::make_shared<Circuit>(redact_url(url));  // its name goes into log lines
     return c;
 }
 

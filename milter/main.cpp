@@ -12,6 +12,7 @@
 #include "rt_client.h"
 #include "runtime.h"
 #include "test_mode.h"
+#include "url.h"
 
 namespace {
 
@@ -46,8 +47,9 @@ void print_routes(const rtm::Config& c) {
                 c.recipient_delimiter.c_str(), std::string(rtm::to_string(c.on_refusal)).c_str(),
                 static_cast<unsigned long long>(c.max_message_size));
     for (const auto& [name, s] : c.servers) {
-        std::printf("server %s: %s (timeout %lds, max_concurrent %d, TLS verification %s%s)\n", name.c_str(),
-                    s.url.c_str(), s.timeout, s.max_concurrent, s.verify_tls ? "on" : "OFF",
+        std::printf("server %s: %s (timeout %lds, deadline %lds, max_concurrent %d, TLS verification %s%s)\n",
+                    name.c_str(), rtm::redact_url(s.url).c_str(), s.timeout, s.deadline, s.max_concurrent,
+                    s.verify_tls ? "on" : "OFF",
                     s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str());
     }
     std::printf("%zu route(s):\n", c.routes.size());

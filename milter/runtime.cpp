@@ -49,6 +49,8 @@ void ServerPool::work() {
                     options.timeout_seconds = server_.timeout;
                     options.ca_file = server_.ca_file;
                     options.verify_tls = server_.verify_tls;
+                    options.deadline_seconds = server_.deadline;
+                    options.redirect_hosts = server_.redirect_hosts;
                     client = std::make_unique<RtClient>(std::move(options));
                 }
                 use = client.get();

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "multipart.h"
+#include "url.h"
 
 namespace rtm {
 namespace {
@@ -346,7 +347,8 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
     if (!journal) return journal_failed(runtime.journal_error());
     const std::string identity = tx_->message->identity();
     for (Delivery& d : deliveries) {
-        const std::string url = runtime.pool(d.server).server().url;
+        // (the journal file is no place for a password in the URL)
+        const std::string url = redact_url(runtime.pool(d.server).server().url);
         auto field = [](const std::optional<std::string>& f) { return f ? *f : std::string("-"); };
         // The same message (its content, not only its Message-ID) from the
         // same sender for the same target: what a retry looks like.

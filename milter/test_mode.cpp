@@ -9,6 +9,7 @@
 
 #include "multipart.h"
 #include "session.h"
+#include "url.h"
 
 namespace rtm {
 namespace {
@@ -121,7 +122,7 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
             RouteDecision d = runtime->routes().route(*parsed.address);
             if (d.kind == RouteDecision::Kind::Routed) {
                 route = "RT address (route " + d.route->address + ", " + d.route->origin + "): server " +
-                        d.route->server + " " + d.target.gateway_url();
+                        d.route->server + " " + redact_url(d.target.gateway_url());
                 if (d.target.queue) route += ", queue=" + *d.target.queue;
                 if (d.target.action) route += ", action=" + *d.target.action;
                 if (d.target.ticket) route += ", ticket=" + *d.target.ticket;
@@ -163,7 +164,7 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
     std::printf("end of message: %s\n", options.dry_run ? "dry run, nothing is posted" : "posting to RT ...");
     v = session.end_of_message();
     for (const Delivery& d : session.last_deliveries()) {
-        std::printf("  POST %s\n", d.target.gateway_url().c_str());
+        std::printf("  POST %s\n", redact_url(d.target.gateway_url()).c_str());
         for (const FormField& f : form_fields(d.target)) std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
         std::printf("    message part: %zu bytes, starting:\n", static_cast<std::size_t>(d.posted_size));
         std::istringstream prefix(d.posted_head);

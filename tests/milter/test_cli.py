@@ -129,6 +129,22 @@ class Cli(MilterTestCase):
         time.sleep(0.2)
         self.assertEqual(stub.requests, [])
 
+    def test_url_passwords_are_masked_in_every_output(self):
+        # finding 9 of the hostile review: --check-config and --test showed them
+        stub = self.start_stub(Reply(200, b"temporary failure - x\n"))
+        url = stub.url.replace("http://", "http://rtuser:s3cret-pw@")
+        path = self.config(url)
+        outputs = [self.run_milter("--check-config", "-c", path)]
+        outputs.append(self.run_milter("--test", "-c", path, "--rcpt", "rt@example.com", self.message_file()))
+        outputs.append(self.run_milter("--test", "--dry-run", "-c", path, "--rcpt", "rt@example.com",
+                                       self.message_file()))
+        for r in outputs:
+            text = (r.stdout + r.stderr).decode()
+            self.assertNotIn("s3cret-pw", text)
+        self.assertIn("http://rtuser:***@127.0.0.1:", outputs[0].stdout.decode())
+        self.assertIn("POST http://rtuser:***@127.0.0.1:", outputs[1].stdout.decode())
+        self.assertEqual(len(stub.requests), 1)  # the password itself still goes to RT
+
     # -- the daemon's socket, privileges and reload --------------------------
 
     def test_socket_mode_group_and_privilege_drop(self):

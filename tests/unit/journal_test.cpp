@@ -5,6 +5,9 @@
 // not, with on_journal_error = "continue"); the circuit opens after N
 // transport failures, answers 451 4.4.1 at RCPT, and closes after a probe.
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -258,6 +261,21 @@ TEST_F(JournalSession, AReusedMessageIdWithOtherContentIsAnotherMessage) {
     // the identical message again (a client's retry): never posted twice
     EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 2);
+}
+
+// Finding 9: the journal (senders, Message-IDs, targets) held the RT URL's
+// password in its keys.
+TEST_F(JournalSession, NoUrlPasswordInTheJournal) {
+    config.servers["rt"].url = rt.url().replace(0, 7, "http://rtuser:s3cret-pw@");
+    EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1);
+    std::string bytes;
+    for (const char* suffix : {"", "-wal"}) {
+        std::ifstream in(config.journal + suffix, std::ios::binary);
+        bytes += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    EXPECT_NE(bytes.find("rtuser:***@"), std::string::npos);
+    EXPECT_EQ(bytes.find("s3cret-pw"), std::string::npos);
 }
 
 TEST_F(JournalSession, WithoutMessageIdTheDigestIdentifiesTheMessage) {

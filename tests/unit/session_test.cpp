@@ -453,6 +453,46 @@ TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
     EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Continue) << mta.rcode << " " << mta.text;
 }
 
+// Findings 8 and 9, as configured: [rt] redirect_hosts and deadline reach
+// each worker's client. RT redirects to "localhost" (another host name for
+// the same server): refused unless listed; a dripping RT is cut at deadline.
+TEST(SessionServerOptions, RedirectHostsAndDeadlineComeFromTheConfiguration) {
+    std::atomic<bool> drip{false};
+    std::string elsewhere;  // the same server under another host name
+    FakeRt rt([&](const FakeRequest& r) {
+        FakeResponse answer;
+        if (drip) answer.drip = std::chrono::milliseconds(200);  // "ok\n" and headers, a byte at a time
+        if (r.head.starts_with("POST /first")) {
+            answer.status = 302;
+            answer.headers = {"Location: " + elsewhere};
+        }
+        return answer;
+    });
+    elsewhere = "http://localhost:" + rt.url().substr(rt.url().rfind(':') + 1) + "/REST/1.0/NoAuth/mail-gateway";
+    auto deliver = [&](Config config) {
+        auto runtime = std::make_shared<const Runtime>(config);
+        FakeMta mta;
+        Session s([runtime] { return runtime; }, mta);
+        s.mail({"<alice@example.org>"});
+        s.rcpt({"<rt@example.com>"});
+        s.header("Subject", " redirected");
+        s.end_of_headers();
+        return s.end_of_message();
+    };
+    Config config = testing::make_config(rt.url() + "/first");
+    EXPECT_EQ(deliver(config), Verdict::Tempfail);
+    EXPECT_EQ(rt.requests().size(), 1u) << "nothing posted to the other host";
+    config.servers["rt"].redirect_hosts = {"localhost"};
+    EXPECT_EQ(deliver(config), Verdict::Accept);
+    EXPECT_EQ(rt.requests().size(), 3u);
+    drip = true;
+    config = testing::make_config(rt.url());
+    config.servers["rt"].deadline = 1;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(deliver(config), Verdict::Tempfail);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
 TEST(ReplyText, Sanitized) {
     EXPECT_EQ(sanitize_reply_text("100% sure\r\nnext\tline\x01"), "100%% sure??next line?");
     EXPECT_EQ(sanitize_reply_text(std::string(2000, 'a')).size(), 980u);
