@@ -243,11 +243,18 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
 
     // A 2xx whose body was cut short still says what RT did when its start
-    // is there ("ok..."): rt-mailgate reads it the same way.
-    const bool cut_short_2xx = status >= 200 && status <= 299 && !x.response.empty() &&
-                               (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING);
+    // is there ("ok..."): rt-mailgate reads it the same way. That holds too
+    // when our own timeout or deadline cut it: RT had the request and was
+    // answering, so what it has not said yet leaves the copy in doubt (a
+    // retry must not post it again), never "temporary, post again".
+    const bool cut_by_us = x.timed_out || x.deadline_reached;
+    const bool is_2xx = status >= 200 && status <= 299;
+    const bool cut_short_2xx = is_2xx && !x.response.empty() &&
+                               (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
+                                cut_by_us);
     if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0) || cut_short_2xx) {
         RtReply reply = classify_http(status, x.reason, x.response);
+        if (cut_by_us && reply.kind == RtReply::Kind::Temporary) reply.in_doubt = true;
         if (options_.debug) options_.debug(x.response);
         return reply;
     }
@@ -278,7 +285,7 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
                        (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
                        (x.deadline_reached && sent == 0);  // not a byte of the request got out
     RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
-    reply.in_doubt = (x.timed_out || x.deadline_reached) && status == 0 && static_cast<std::uint64_t>(sent) == body.size();
+    reply.in_doubt = cut_by_us && (status == 0 || is_2xx) && static_cast<std::uint64_t>(sent) == body.size();
     return reply;
 }
 
