@@ -1,6 +1,9 @@
 // main.cpp — rt-milter's command line: the daemon (default), --check-config
 // (validate and print the resolved routes), --test (one message through
 // the same path, no MTA). Usage errors exit 64, configuration errors 78.
+// SIGPIPE is ignored before anything else runs, in every mode.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -70,6 +73,15 @@ void print_routes(const rtm::Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // An MTA that hangs up while we answer, or a reader of --test's output
+    // that stops early, must cost us an EPIPE, never the process: ignored
+    // here, before any thread exists, so no thread can take the default
+    // action (libmilter ignores it too, but only from smfi_main on).
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, nullptr);
+
     std::string config_path = "/etc/rt-milter/rt-milter.toml";
     bool check = false, test = false, dry_run = false, debug = false, log_stderr = false;
     rtm::TestModeOptions test_options;
