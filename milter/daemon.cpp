@@ -19,6 +19,7 @@
 #include "callbacks.h"
 #include "config.h"
 #include "log.h"
+#include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
 #include "session.h"
@@ -171,6 +172,12 @@ int run_daemon(const DaemonOptions& options) {
     }
     Config config = std::move(*loaded.config);
     log::set_level(config.log_level);
+    const UserCheck user = check_user_setting(config.user, geteuid() == 0 ? StartedAs::Root : StartedAs::NotRoot);
+    if (user.fatal) {
+        log::error(user.line);
+        return 78;  // EX_CONFIG
+    }
+    if (!user.line.empty()) log::warning(user.line);
 
     // SIGUSR1 is ours; libmilter's signal thread sigwaits for HUP, TERM and
     // INT. All four are blocked here, before any thread starts, so every

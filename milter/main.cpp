@@ -3,6 +3,7 @@
 // the same path, no MTA). Usage errors exit 64, configuration errors 78.
 // SIGPIPE is ignored before anything else runs, in every mode.
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
 #include "test_mode.h"
@@ -139,7 +141,15 @@ int main(int argc, char** argv) {
             return 78;
         }
         if (check) {
+            const bool root = geteuid() == 0;
+            const rtm::UserCheck user = rtm::check_user_setting(
+                loaded.config->user, root ? rtm::StartedAs::Root : rtm::StartedAs::Unknown);
+            if (user.fatal) {
+                std::fprintf(stderr, "rt-milter: %s\n", user.line.c_str());
+                return 78;
+            }
             print_routes(*loaded.config);
+            if (!user.line.empty()) std::fprintf(stderr, "rt-milter: warning: %s\n", user.line.c_str());
             return 0;
         }
         rtm::http_global_init();

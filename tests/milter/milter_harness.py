@@ -13,6 +13,7 @@ exchange (stub + rt-milter + script) together and checks what RT received.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -36,6 +37,10 @@ RT_MILTER = os.environ.get("RT_MILTER") or os.path.join(
 MILTERTEST = os.environ.get("MILTERTEST") or shutil.which("miltertest") \
     or "/usr/bin/miltertest"
 GATEWAY_PATH = "/REST/1.0/NoAuth/mail-gateway"
+
+# Started as root, rt-milter refuses to run without `user`: the tests run it
+# as whoever runs them, which is root here, so user = "root" on purpose.
+RUN_AS = pwd.getpwuid(os.geteuid()).pw_name
 
 START_BOUND = 10.0        # s until rt-milter's socket accepts
 STOP_BOUND = 20.0         # s from SIGTERM to exit (libmilter polls every 5 s)
@@ -78,6 +83,7 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
              f"socket = {_toml(socket_spec)}",
              f"spool_dir = {_toml(spool)}",
              'journal = ""']
+    top.setdefault("user", RUN_AS)
     lines += [f"{k} = {_toml(v)}" for k, v in top.items()]
     lines += ["", "[rt]", f"url = {_toml(rt_url)}", f"timeout = {timeout}"]
     for route in routes:
