@@ -165,6 +165,9 @@ void reload(const std::string& path) {
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
+    // Everything the daemon makes is its own alone: the journal, the spool,
+    // a socket directory. The socket's mode comes from its own umask at bind.
+    umask(077);
     LoadResult loaded = load_config_file(options.config_path);
     if (!loaded.config) {
         for (const ConfigError& e : loaded.errors) log::error(e.to_string());

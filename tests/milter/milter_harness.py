@@ -81,8 +81,8 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
                  timeout: int = 10, routes=ROUTES, **top) -> None:
     lines = ["# written by tests/milter/milter_harness.py",
              f"socket = {_toml(socket_spec)}",
-             f"spool_dir = {_toml(spool)}",
-             'journal = ""']
+             f"spool_dir = {_toml(spool)}"]
+    top.setdefault("journal", "")
     top.setdefault("user", RUN_AS)
     lines += [f"{k} = {_toml(v)}" for k, v in top.items()]
     lines += ["", "[rt]", f"url = {_toml(rt_url)}", f"timeout = {timeout}"]

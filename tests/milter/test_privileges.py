@@ -1,14 +1,15 @@
 """test_privileges — who rt-milter runs as and what it creates (issue 9):
 started as root it refuses an empty `user` (exit 78, one line saying what
 to set) and runs as root only with user = "root", with a warning;
---check-config says the same (a warning when it is not root).
+--check-config says the same (a warning when it is not root). What the
+daemon creates (journal, -wal, -shm, spool) is its own alone.
 """
 
 import os
 import pwd
 import subprocess
 
-from milter_harness import RT_MILTER, MilterTestCase, write_config
+from milter_harness import HERE, RT_MILTER, SENDER, MilterTestCase, run_miltertest, write_config
 
 RUN_BOUND = 30
 ADVICE = ('set user to an unprivileged account (e.g. user = "rt-milter"), '
@@ -61,6 +62,27 @@ class RootPolicy(MilterTestCase):
         self.assertEqual(r.returncode, 0, r)
         self.assertIn("warning: user is empty: started as root, rt-milter refuses to run; " + ADVICE,
                       r.stderr.decode())
+
+
+class CreatedFiles(MilterTestCase):
+    """Finding 9: umask 077 for everything the daemon makes."""
+
+    def test_journal_and_spool_are_private(self):
+        stub = self.start_stub()
+        journal = os.path.join(self.workdir, "journal.sqlite")
+        old = os.umask(0o022)  # what a shell would hand down
+        try:
+            milter = self.start_milter(stub.url, journal=journal)
+        finally:
+            os.umask(old)
+        run = run_miltertest("accept.lua", {"SOCKET": milter.socket_spec, "TESTDIR": HERE,
+                                            "SENDER": SENDER, "QID": "4UMASK1",
+                                            "RT_RCPTS": "<rt@example.com>"})
+        self.assertEqual(run.rc, 0, run.describe() + milter.log())
+        for path in (journal, journal + "-wal", journal + "-shm", os.path.join(self.workdir, "spool")):
+            mode = os.stat(path).st_mode & 0o777
+            self.assertEqual(mode & 0o077, 0, f"{path}: mode {mode:o}")
+        self.assertEqual(milter.stop(), 0)
 
 
 if __name__ == "__main__":
