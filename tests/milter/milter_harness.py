@@ -2,7 +2,7 @@
 stub, for the milter-protocol suite (tests/milter).
 
 Owns: locating rt-milter ($RT_MILTER, else build/bin/rt-milter) and
-miltertest; writing a config into a per-test temp dir; starting rt-milter in
+miltertest; the system users tests start it for; writing a config into a per-test temp dir; starting rt-milter in
 the foreground on a unix or inet loopback socket and waiting (bounded) until
 the socket accepts; running one miltertest script with -D parameters;
 stopping rt-milter with SIGTERM by pid and bounding its exit; reading its
@@ -91,6 +91,21 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
         lines += [f"{k} = {_toml(v)}" for k, v in route.items()]
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """An unprivileged system user with its own group, created when missing
+    (idempotent, bounded: another test process may hold /etc/passwd's lock
+    or create the same user meanwhile)."""
+    for _ in range(10):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+            time.sleep(0.2)
+    return pwd.getpwnam(name)
 
 
 def free_loopback_port() -> int:

@@ -19,11 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 
 from milter_harness import (HERE, RT_MILTER, SENDER, START_BOUND, STOP_BOUND,
-                            MilterTestCase, run_miltertest, write_config)
+                            MilterTestCase, ensure_system_user, run_miltertest, write_config)
 
 RUN_BOUND = 30
 SERVICE_USER = "rtm-test"  # created by the tests when missing
@@ -101,17 +100,8 @@ class CreatedFiles(MilterTestCase):
 
 
 def service_user() -> pwd.struct_passwd:
-    """The unprivileged system user the tests start rt-milter for, created
-    once (idempotent: another test process may create it meanwhile)."""
-    for _ in range(10):  # bounded: useradd may find /etc/passwd locked
-        try:
-            return pwd.getpwnam(SERVICE_USER)
-        except KeyError:
-            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
-                            "--shell", "/usr/sbin/nologin", SERVICE_USER],
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=RUN_BOUND)
-            time.sleep(0.2)
-    return pwd.getpwnam(SERVICE_USER)
+    """The unprivileged system user the tests start rt-milter for."""
+    return ensure_system_user(SERVICE_USER)
 
 
 def make_dir(path: str, owner: pwd.struct_passwd, mode: int = 0o755) -> str:
