@@ -133,9 +133,12 @@ class SystemdUnit(MilterTestCase):
                     for a in argv]
             return argv
 
+        # systemd's clean environment, plus the sanitizer settings of
+        # tests/run's sanitizer stages
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        env.update({k: v for k, v in os.environ.items() if k.endswith("SAN_OPTIONS")})
         as_service = dict(user=pw.pw_uid, group=gid, extra_groups=os.getgrouplist(user, gid), cwd="/",
-                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"},
-                          stdin=subprocess.DEVNULL)
+                          env=env, stdin=subprocess.DEVNULL)
         r = subprocess.run(command("ExecStartPre"), capture_output=True, text=True, timeout=RUN_BOUND,
                            **as_service)
         self.assertEqual(r.returncode, 0, f"ExecStartPre failed: {r.stdout}{r.stderr}")
