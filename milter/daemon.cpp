@@ -1,28 +1,34 @@
-// daemon.cpp — socket, privileges, signals, reload, drain.
+// daemon.cpp — start-up order (socket, spool, privilege drop), signals,
+// reload, drain.
 #include "daemon.h"
 
-#include <grp.h>
+#include <fcntl.h>
 #include <libmilter/mfapi.h>
-#include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "callbacks.h"
 #include "config.h"
 #include "log.h"
+#include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
 #include "session.h"
+#include "spool_dir.h"
 #include "tcp_tuning.h"
+#include "unique_fd.h"
 
 namespace rtm {
 namespace {
@@ -35,6 +41,8 @@ std::string unix_path(const std::string& spec) {
 }
 
 // A unix socket left by a dead process is removed; a live one is not stolen.
+// Runs with the identity the socket is bound with (ActingAs), so it can
+// remove nothing the service user could not.
 bool clear_stale_socket(const std::string& path) {
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0) return true;
@@ -42,106 +50,121 @@ bool clear_stale_socket(const std::string& path) {
         log::error(path + " exists and is not a socket; not touching it");
         return false;
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    bool live = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    close(fd);
-    if (live) {
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         log::error("another process is listening on " + path + "; is rt-milter already running?");
         return false;
     }
-    unlink(path.c_str());
+    if (errno != ECONNREFUSED) {  // nobody listening says ECONNREFUSED; anything else proves nothing
+        log::error("cannot tell whether " + path + " is in use: " + std::strerror(errno));
+        return false;
+    }
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+        log::error("cannot remove stale socket " + path + ": " + std::strerror(errno));
+        return false;
+    }
     log::info("removed stale socket " + path);
     return true;
 }
 
-bool open_socket(const Config& config) {
-    const std::string path = unix_path(config.socket);
-    if (!path.empty()) {
-        std::error_code ec;
-        std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-        if (!clear_stale_socket(path)) return false;
+// A missing socket directory is made by the identity that binds, never by
+// root: readable by whoever socket_mode lets connect.
+bool make_socket_directory(const std::string& path, unsigned socket_mode) {
+    const std::string dir = std::filesystem::path(path).parent_path().string();
+    struct stat st {};
+    if (dir.empty() || lstat(dir.c_str(), &st) == 0 || errno != ENOENT) return true;  // bind will say what is wrong
+    const mode_t mode = 0700 | ((socket_mode & 0060) ? 0050 : 0) | ((socket_mode & 0006) ? 0005 : 0);
+    const mode_t old = umask(~mode & 0777);
+    const int rc = mkdir(dir.c_str(), mode);
+    const int error = errno;
+    umask(old);
+    if (rc != 0 && error != EEXIST) {
+        log::error("cannot create the socket's directory " + dir + ": " + std::strerror(error) +
+                   "; create it, owned by the user rt-milter runs as (systemd: RuntimeDirectory=)");
+        return false;
     }
+    return true;
+}
+
+// The bound socket must have come out as configured: a set-group-ID bit or
+// a default ACL on its directory would change group or mode behind us.
+bool check_bound_socket(const std::string& path, uid_t uid, gid_t gid, unsigned mode) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        log::error("socket " + path + " is gone after bind");
+        return false;
+    }
+    if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode) return true;
+    char want[64], got[64];
+    std::snprintf(want, sizeof want, "%u:%u mode %04o", unsigned(uid), unsigned(gid), mode);
+    std::snprintf(got, sizeof got, "%u:%u mode %04o", unsigned(st.st_uid), unsigned(st.st_gid),
+                  unsigned(st.st_mode & 07777));
+    log::error("socket " + path + " came out " + got + ", not " + want +
+               " (a set-group-ID bit or a default ACL on its directory?)");
+    return false;
+}
+
+bool in_group(const ServiceUser& user, gid_t gid) {
+    return gid == user.gid || std::find(user.groups.begin(), user.groups.end(), gid) != user.groups.end();
+}
+
+// Binds the milter socket. A unix socket is bound with the service user's
+// identity and the socket's group as effective group (ActingAs) under the
+// umask that gives socket_mode, so owner, group and mode are right from the
+// start and root never chowns or chmods a path the user could swap.
+bool open_socket(const Config& config, const ServiceUser& user) {
+    const std::string path = unix_path(config.socket);
     if (smfi_setconn(const_cast<char*>(config.socket.c_str())) != MI_SUCCESS) {
         log::error("smfi_setconn(" + config.socket + ") failed");
         return false;
     }
-    mode_t old = umask(0177);  // the socket is born private; mode and group come next
-    int rc = smfi_opensocket(false);
-    umask(old);
-    if (rc != MI_SUCCESS) {
-        log::error("cannot listen on " + config.socket + " (in use, or no permission?)");
-        return false;
-    }
-    if (!path.empty()) {
-        if (!config.socket_group.empty()) {
-            group* g = getgrnam(config.socket_group.c_str());
-            if (!g || chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
-                log::error("cannot give " + path + " to group " + config.socket_group);
-                return false;
-            }
-        }
-        if (!config.user.empty()) {
-            if (passwd* pw = getpwnam(config.user.c_str())) {
-                if (chown(path.c_str(), pw->pw_uid, static_cast<gid_t>(-1)) != 0) {
-                    log::warning("cannot give " + path + " to user " + config.user);
-                }
-            }
-        }
-        if (chmod(path.c_str(), config.socket_mode) != 0) {
-            log::error("chmod " + path + ": " + std::strerror(errno));
+    if (path.empty()) {
+        if (smfi_opensocket(false) != MI_SUCCESS) {
+            log::error("cannot listen on " + config.socket + " (in use, or no permission?)");
             return false;
         }
+        enable_tcp_tuning(config.socket.starts_with("inet"));
+        return true;
     }
-    enable_tcp_tuning(config.socket.starts_with("inet"));
-    return true;
-}
-
-bool prepare_spool(const Config& config) {
-    std::error_code ec;
-    std::filesystem::create_directories(config.spool_dir, ec);
-    if (ec) {
-        log::error("cannot create spool_dir " + config.spool_dir + ": " + ec.message());
-        return false;
-    }
-    // Spool files are created unlinked (O_TMPFILE); only the fallback for
-    // file systems without it names them, and a crash could leave one.
-    for (const auto& entry : std::filesystem::directory_iterator(config.spool_dir, ec)) {
-        if (entry.path().filename().string().starts_with("rt-milter.") && entry.is_regular_file(ec)) {
-            std::filesystem::remove(entry.path(), ec);
-            log::info("removed stale spool file " + entry.path().string());
+    gid_t group = user.from_root ? user.gid : getegid();
+    if (!config.socket_group.empty()) {
+        const std::optional<gid_t> gid = group_id(config.socket_group);
+        if (!gid) {
+            log::error("socket_group = \"" + config.socket_group + "\": no such group");
+            return false;
         }
-    }
-    if (!config.user.empty() && geteuid() == 0) {
-        if (passwd* pw = getpwnam(config.user.c_str())) {
-            if (chown(config.spool_dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
-                log::warning("cannot give " + config.spool_dir + " to " + config.user);
-            }
+        if (!user.from_root && *gid != group && !in_group(user, *gid)) {
+            log::error("socket_group = \"" + config.socket_group + "\": rt-milter runs as " + user.name +
+                       ", who is not a member of that group");
+            return false;
         }
+        group = *gid;
     }
-    return true;
-}
-
-bool drop_privileges(const Config& config) {
-    if (config.user.empty()) return true;
-    passwd* pw = getpwnam(config.user.c_str());
-    if (!pw) {
-        log::error("user " + config.user + " does not exist");
+    ActingAs acting(user, group);
+    if (!acting.status()) {
+        log::error("cannot bind " + config.socket + ": " + acting.status().error());
         return false;
     }
-    if (geteuid() != 0) {
-        if (geteuid() == pw->pw_uid) return true;
-        log::error("user = \"" + config.user + "\" needs rt-milter started as root");
+    if (!make_socket_directory(path, config.socket_mode) || !clear_stale_socket(path)) return false;
+    const mode_t old = umask(~config.socket_mode & 0777);
+    const int rc = smfi_opensocket(false);
+    umask(old);
+    if (rc != MI_SUCCESS) {
+        log::error("cannot listen on " + config.socket + " as user " + user.name +
+                   " (in use, or no permission: its directory must be writable by " + user.name + ")");
         return false;
     }
-    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-        log::error("cannot switch to user " + config.user + ": " + std::strerror(errno));
+    // Not root, the effective group is our own (setegid to a supplementary
+    // group needs root): the group is set by the path, with no privilege a
+    // swap could borrow, and checked below like the rest.
+    if (getegid() != group && fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), group, AT_SYMLINK_NOFOLLOW) != 0) {
+        log::error("cannot give " + path + " to group " + config.socket_group + ": " + std::strerror(errno));
         return false;
     }
-    log::info("running as user " + config.user);
-    return true;
+    return check_bound_socket(path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
 }
 
 void reload(const std::string& path) {
@@ -164,6 +187,9 @@ void reload(const std::string& path) {
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
+    // Everything the daemon makes is its own alone: the journal, the spool,
+    // a socket directory. The socket's mode comes from its own umask at bind.
+    umask(077);
     LoadResult loaded = load_config_file(options.config_path);
     if (!loaded.config) {
         for (const ConfigError& e : loaded.errors) log::error(e.to_string());
@@ -171,6 +197,12 @@ int run_daemon(const DaemonOptions& options) {
     }
     Config config = std::move(*loaded.config);
     log::set_level(config.log_level);
+    const UserCheck user = check_user_setting(config.user, geteuid() == 0 ? StartedAs::Root : StartedAs::NotRoot);
+    if (user.fatal) {
+        log::error(user.line);
+        return 78;  // EX_CONFIG
+    }
+    if (!user.line.empty()) log::warning(user.line);
 
     // SIGUSR1 is ours; libmilter's signal thread sigwaits for HUP, TERM and
     // INT. All four are blocked here, before any thread starts, so every
@@ -183,9 +215,25 @@ int run_daemon(const DaemonOptions& options) {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);
 
     http_global_init();
-    if (!milter::register_filter() || !open_socket(config) || !prepare_spool(config) || !drop_privileges(config)) {
-        return 71;  // EX_OSERR
+    std::string error;
+    const std::optional<ServiceUser> user_or = resolve_service_user(config.user, error);
+    if (!user_or) {
+        log::error(error);
+        return 71;  // EX_OSERR, as every start failure below
     }
+    const ServiceUser& service = *user_or;
+    UniqueFd spool;
+    if (!milter::register_filter() || !open_socket(config, service)) return 71;
+    if (Status s = open_spool_dir(config.spool_dir, service, spool); !s) {
+        log::error(s.error());
+        return 71;
+    }
+    if (Status s = drop_privileges(service); !s) {
+        log::error(s.error());
+        return 71;
+    }
+    remove_stale_spool_files(spool.get(), config.spool_dir);
+    spool.reset();
     const long drain_seconds = [&] {
         long t = 0;
         for (const auto& [name, server] : config.servers) t = std::max(t, server.timeout);

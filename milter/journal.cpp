@@ -1,9 +1,17 @@
-// journal.cpp — the SQLite side of the duplicate journal.
+// journal.cpp — the SQLite side of the duplicate journal. The file holds
+// senders and Message-IDs: it is created 0600 whatever the umask.
 #include "journal.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+
+#include "unique_fd.h"
 
 namespace rtm {
 namespace {
@@ -32,9 +40,34 @@ Status failure(sqlite3* db, const std::string& what) {
     return Status::failure(what + ": " + sqlite3_errmsg(db));
 }
 
+// Creates the journal 0600 before SQLite does (SQLite would use 0644 less the
+// umask), and takes group and other access from one an older rt-milter made
+// readable. SQLite gives -wal and -shm the mode of the main file when it
+// creates them; ones left from before are tightened too.
+Status make_private(const std::string& path) {
+    for (const std::string& name : {path, path + "-wal", path + "-shm"}) {
+        const int create = name == path ? O_CREAT : 0;
+        UniqueFd fd(::open(name.c_str(), O_RDWR | O_CLOEXEC | create, 0600));
+        if (!fd.valid()) {
+            if (!create && errno == ENOENT) continue;
+            return Status::failure("cannot open journal " + name + ": " + std::strerror(errno));
+        }
+        struct stat st {};
+        if (fstat(fd.get(), &st) == 0 && (st.st_mode & 077) && st.st_uid == geteuid() &&
+            fchmod(fd.get(), st.st_mode & 0700) != 0) {
+            return Status::failure("cannot make journal " + name + " private: " + std::strerror(errno));
+        }
+    }
+    return Status::ok();
+}
+
 }  // namespace
 
 std::unique_ptr<Journal> Journal::open(const std::string& path, long expiry_seconds, std::string& error) {
+    if (Status s = make_private(path); !s) {
+        error = s.error();
+        return nullptr;
+    }
     sqlite3* db = nullptr;
     int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              nullptr);

@@ -1,6 +1,10 @@
 // main.cpp — rt-milter's command line: the daemon (default), --check-config
 // (validate and print the resolved routes), --test (one message through
 // the same path, no MTA). Usage errors exit 64, configuration errors 78.
+// SIGPIPE is ignored before anything else runs, in every mode.
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -9,6 +13,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
 #include "test_mode.h"
@@ -72,6 +77,15 @@ void print_routes(const rtm::Config& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // An MTA that hangs up while we answer, or a reader of --test's output
+    // that stops early, must cost us an EPIPE, never the process: ignored
+    // here, before any thread exists, so no thread can take the default
+    // action (libmilter ignores it too, but only from smfi_main on).
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, nullptr);
+
     std::string config_path = "/etc/rt-milter/rt-milter.toml";
     bool check = false, test = false, dry_run = false, debug = false, log_stderr = false;
     rtm::TestModeOptions test_options;
@@ -129,7 +143,15 @@ int main(int argc, char** argv) {
             return 78;
         }
         if (check) {
+            const bool root = geteuid() == 0;
+            const rtm::UserCheck user = rtm::check_user_setting(
+                loaded.config->user, root ? rtm::StartedAs::Root : rtm::StartedAs::Unknown);
+            if (user.fatal) {
+                std::fprintf(stderr, "rt-milter: %s\n", user.line.c_str());
+                return 78;
+            }
             print_routes(*loaded.config);
+            if (!user.line.empty()) std::fprintf(stderr, "rt-milter: warning: %s\n", user.line.c_str());
             return 0;
         }
         rtm::http_global_init();

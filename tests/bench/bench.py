@@ -63,6 +63,7 @@ import datetime
 import json
 import os
 import platform
+import pwd
 import shutil
 import signal
 import socket
@@ -363,6 +364,7 @@ class Gateway:
 socket = "{self.milter_spec}"
 socket_mode = "0660"
 socket_group = "postfix"
+user = "{pwd.getpwuid(os.geteuid()).pw_name}"
 log_level = "info"
 recipient_delimiter = "+"
 spool_dir = "{self.dir}/spool"

@@ -50,7 +50,7 @@ for _sub in ("relay", "milter", "mta"):
     sys.path.insert(0, os.path.join(REPO, "tests", _sub))
 
 from rt_stub import Garbage, Hang, RecordedRequest, Reply, Reset, RTStub  # noqa: E402,F401
-from milter_harness import (RT_MILTER, GATEWAY_PATH, RtMilter,  # noqa: E402
+from milter_harness import (RT_MILTER, RUN_AS, GATEWAY_PATH, RtMilter,  # noqa: E402
                             _toml, free_loopback_port)
 from mta_common import POSTFIX_SANDBOX, SandboxCase, maildir_files, wait_for  # noqa: E402,F401
 
@@ -146,6 +146,7 @@ def milter_supports(feature: str) -> bool:
             with open(path, "w") as fh:
                 fh.write("\n".join(
                     [f'socket = "unix:{d}/s.sock"', f'spool_dir = "{d}/spool"',
+                     f"user = {_toml(RUN_AS)}",
                      f'journal = "{d}/j.sqlite"', *probe, "[rt]",
                      'url = "http://127.0.0.1:1"', *rt_extra, "[[route]]",
                      f'address = "{RT_RCPT}"']) + "\n")
@@ -182,6 +183,7 @@ class FaultMilter(RtMilter):
                  'socket_mode = "0666"',            # Postfix's smtpd is user postfix
                  f"spool_dir = {_toml(self.spool_dir)}",
                  f"journal = {_toml(self.journal)}",
+                 f"user = {_toml(RUN_AS)}",            # root here: on purpose
                  'log_level = "info"']
         if self.in_doubt and milter_supports("journal"):
             lines.append(f"in_doubt = {_toml(self.in_doubt)}")

@@ -2,7 +2,7 @@
 stub, for the milter-protocol suite (tests/milter).
 
 Owns: locating rt-milter ($RT_MILTER, else build/bin/rt-milter) and
-miltertest; writing a config into a per-test temp dir; starting rt-milter in
+miltertest; the system users tests start it for; writing a config into a per-test temp dir; starting rt-milter in
 the foreground on a unix or inet loopback socket and waiting (bounded) until
 the socket accepts; running one miltertest script with -D parameters;
 stopping rt-milter with SIGTERM by pid and bounding its exit; reading its
@@ -13,6 +13,7 @@ exchange (stub + rt-milter + script) together and checks what RT received.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -36,6 +37,10 @@ RT_MILTER = os.environ.get("RT_MILTER") or os.path.join(
 MILTERTEST = os.environ.get("MILTERTEST") or shutil.which("miltertest") \
     or "/usr/bin/miltertest"
 GATEWAY_PATH = "/REST/1.0/NoAuth/mail-gateway"
+
+# Started as root, rt-milter refuses to run without `user`: the tests run it
+# as whoever runs them, which is root here, so user = "root" on purpose.
+RUN_AS = pwd.getpwuid(os.geteuid()).pw_name
 
 START_BOUND = 10.0        # s until rt-milter's socket accepts
 STOP_BOUND = 20.0         # s from SIGTERM to exit (libmilter polls every 5 s)
@@ -76,8 +81,9 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
                  timeout: int = 10, routes=ROUTES, **top) -> None:
     lines = ["# written by tests/milter/milter_harness.py",
              f"socket = {_toml(socket_spec)}",
-             f"spool_dir = {_toml(spool)}",
-             'journal = ""']
+             f"spool_dir = {_toml(spool)}"]
+    top.setdefault("journal", "")
+    top.setdefault("user", RUN_AS)
     lines += [f"{k} = {_toml(v)}" for k, v in top.items()]
     lines += ["", "[rt]", f"url = {_toml(rt_url)}", f"timeout = {timeout}"]
     for route in routes:
@@ -85,6 +91,21 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
         lines += [f"{k} = {_toml(v)}" for k, v in route.items()]
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """An unprivileged system user with its own group, created when missing
+    (idempotent, bounded: another test process may hold /etc/passwd's lock
+    or create the same user meanwhile)."""
+    for _ in range(10):
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+            time.sleep(0.2)
+    return pwd.getpwnam(name)
 
 
 def free_loopback_port() -> int:

@@ -150,15 +150,20 @@ class Cli(MilterTestCase):
     def test_socket_mode_group_and_privilege_drop(self):
         if os.geteuid() != 0:
             self.fail("this test needs root (the project's tests run as root)")
-        os.chmod(self.workdir, 0o755)  # nobody must reach the spool below it
+        # The socket is bound as the service user: its directory is that
+        # user's, as RuntimeDirectory= or an operator would make it.
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.workdir, nobody.pw_uid, nobody.pw_gid)
+        os.chmod(self.workdir, 0o755)
         milter = self.start_milter("http://127.0.0.1:1", user="nobody", socket_group="postfix",
                                    socket_mode="0660")
         st = os.stat(milter.address)
         self.assertEqual(st.st_mode & 0o777, 0o660)
         self.assertEqual(grp.getgrgid(st.st_gid).gr_name, "postfix")
+        self.assertEqual(st.st_uid, nobody.pw_uid)
         with open(f"/proc/{milter.proc.pid}/status") as fh:
             uid_line = next(l for l in fh if l.startswith("Uid:"))
-        self.assertEqual(int(uid_line.split()[1]), pwd.getpwnam("nobody").pw_uid)
+        self.assertEqual(int(uid_line.split()[1]), nobody.pw_uid)
         self.assertIn("running as user nobody", milter.log())
         self.assertEqual(milter.stop(), 0)
 

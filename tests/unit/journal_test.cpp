@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <thread>
@@ -81,6 +82,32 @@ TEST(Journal, RemembersAcrossReopensAndExpires) {
     ASSERT_TRUE(expired) << error;
     ASSERT_TRUE(expired->lookup("k1", st));
     EXPECT_EQ(st, Journal::State::Unknown);
+}
+
+// Issue 9, finding 9: the journal (senders, Message-IDs) is rt-milter's
+// alone, whatever the umask, and one an older version left 0644 is tightened.
+TEST(Journal, FilesAreNotReadableByOthers) {
+    TempDir dir;
+    const std::string path = dir.path() + "/journal.sqlite";
+    const mode_t old_umask = umask(022);
+    std::string error;
+    {
+        auto j = Journal::open(path, 3600, error);
+        ASSERT_TRUE(j) << error;
+        ASSERT_TRUE(j->record("k1", Journal::State::Delivered, "ok"));
+        for (const std::string& name : {path, path + "-wal", path + "-shm"}) {
+            struct stat st {};
+            ASSERT_EQ(stat(name.c_str(), &st), 0) << name;
+            EXPECT_EQ(st.st_mode & 077, 0u) << name << std::oct << " mode " << (st.st_mode & 0777);
+        }
+    }
+    ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+    auto j = Journal::open(path, 3600, error);
+    umask(old_umask);
+    ASSERT_TRUE(j) << error;
+    struct stat st {};
+    ASSERT_EQ(stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST(Journal, InDoubtThenDeliveredUpdatesTheOneRow) {

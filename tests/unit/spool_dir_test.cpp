@@ -1,0 +1,177 @@
+// spool_dir_test.cpp — open_spool_dir and remove_stale_spool_files (issue
+// 9, finding 3): a symbolic link anywhere in spool_dir's path and a
+// directory the service user does not own are refused with a line naming
+// spool_dir and the reason; a missing last component is created and given
+// to the service user through its fd; stale rt-milter.* files go, links
+// and other names stay. The ownership cases need root (the tests run so).
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "privileges.h"
+#include "spool_dir.h"
+
+namespace rtm {
+namespace {
+
+class SpoolDir : public testing::Test {
+  protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/rtm-spooldir-test.XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        std::string error;
+        auto self = resolve_service_user("", error);
+        ASSERT_TRUE(self) << error;
+        self_ = *self;
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    // A service user other than the one running the test, as root starts it.
+    std::optional<ServiceUser> nobody() {
+        if (geteuid() != 0) return std::nullopt;
+        std::string error;
+        return resolve_service_user("nobody", error);
+    }
+
+    Status open(const std::string& path, const ServiceUser& user) {
+        UniqueFd fd;
+        Status s = open_spool_dir(path, user, fd);
+        if (s) {
+            EXPECT_TRUE(fd.valid());
+        }
+        return s;
+    }
+
+    std::string dir_;
+    ServiceUser self_;
+};
+
+TEST_F(SpoolDir, ExistingOwnDirectoryOpens) {
+    EXPECT_TRUE(open(dir_, self_)) << dir_;
+}
+
+TEST_F(SpoolDir, MissingLastComponentIsCreatedPrivate) {
+    const std::string spool = dir_ + "/spool";
+    ASSERT_TRUE(open(spool, self_));
+    struct stat st {};
+    ASSERT_EQ(lstat(spool.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+    EXPECT_EQ(st.st_mode & 077, 0u);
+    EXPECT_EQ(st.st_uid, self_.uid);
+}
+
+TEST_F(SpoolDir, CreatedForTheServiceUserAsRoot) {
+    auto user = nobody();
+    if (!user) GTEST_SKIP() << "needs root";
+    chmod(dir_.c_str(), 0755);  // root's alone: root creates, then fchown
+    const std::string spool = dir_ + "/spool";
+    ASSERT_TRUE(open(spool, *user));
+    struct stat st {};
+    ASSERT_EQ(lstat(spool.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, user->uid);
+    EXPECT_EQ(st.st_gid, user->gid);
+    // In a directory the user can write, the user makes it: same result.
+    ASSERT_EQ(chown(dir_.c_str(), user->uid, user->gid), 0);
+    const std::string spool2 = dir_ + "/spool2";
+    ASSERT_TRUE(open(spool2, *user));
+    ASSERT_EQ(lstat(spool2.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, user->uid);
+    EXPECT_EQ(geteuid(), 0u);  // ActingAs gave root back
+}
+
+TEST_F(SpoolDir, SymbolicLinkAsLastComponentIsRefused) {
+    ASSERT_EQ(mkdir((dir_ + "/real").c_str(), 0700), 0);
+    ASSERT_EQ(symlink((dir_ + "/real").c_str(), (dir_ + "/spool").c_str()), 0);
+    Status s = open(dir_ + "/spool", self_);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(
+        s.error(),
+        "spool_dir " + dir_ + "/spool: " + dir_ +
+            "/spool is a symbolic link; rt-milter follows none there, name the real directory");
+}
+
+TEST_F(SpoolDir, SymbolicLinkInThePathIsRefused) {
+    ASSERT_EQ(mkdir((dir_ + "/real").c_str(), 0700), 0);
+    ASSERT_EQ(mkdir((dir_ + "/real/spool").c_str(), 0700), 0);
+    ASSERT_EQ(symlink((dir_ + "/real").c_str(), (dir_ + "/link").c_str()), 0);
+    Status s = open(dir_ + "/link/spool", self_);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(
+        s.error(),
+        "spool_dir " + dir_ + "/link/spool: " + dir_ +
+            "/link is a symbolic link; rt-milter follows none there, name the real directory");
+}
+
+TEST_F(SpoolDir, MissingParentIsNotCreated) {
+    Status s = open(dir_ + "/no/spool", self_);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), "spool_dir " + dir_ + "/no/spool: " + dir_ + "/no does not exist");
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/no"));
+}
+
+TEST_F(SpoolDir, DirectoryOfAnotherUserIsRefused) {
+    auto user = nobody();
+    if (!user) GTEST_SKIP() << "needs root";
+    Status s = open(dir_, *user);  // root's directory, service user nobody
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), "spool_dir " + dir_ +
+                             " is owned by root, not by nobody, the user rt-milter runs as: " +
+                             "give it to nobody or choose another spool_dir");
+}
+
+TEST_F(SpoolDir, FileIsRefused) {
+    std::ofstream(dir_ + "/file") << "x";
+    Status s = open(dir_ + "/file", self_);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), "spool_dir " + dir_ + "/file: " + dir_ + "/file is not a directory");
+}
+
+TEST_F(SpoolDir, StaleFilesGoLinksAndOthersStay) {
+    std::ofstream(dir_ + "/rt-milter.abc123") << "left by a crash";
+    std::ofstream(dir_ + "/other") << "not ours";
+    std::ofstream(dir_ + "/outside") << "a link's target";
+    ASSERT_EQ(symlink((dir_ + "/outside").c_str(), (dir_ + "/rt-milter.link").c_str()), 0);
+    UniqueFd fd;
+    ASSERT_TRUE(open_spool_dir(dir_, self_, fd));
+    remove_stale_spool_files(fd.get(), dir_);
+    EXPECT_FALSE(std::filesystem::exists(dir_ + "/rt-milter.abc123"));
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/other"));
+    EXPECT_TRUE(std::filesystem::is_symlink(dir_ + "/rt-milter.link"));
+    EXPECT_TRUE(std::filesystem::exists(dir_ + "/outside"));
+}
+
+TEST(ActingAs, LendsTheUserAndGivesRootBack) {
+    if (geteuid() != 0) GTEST_SKIP() << "needs root";
+    std::string error;
+    auto user = resolve_service_user("nobody", error);
+    ASSERT_TRUE(user) << error;
+    const gid_t egid = getegid();
+    {
+        ActingAs acting(*user, user->gid);
+        ASSERT_TRUE(acting.status()) << acting.status().error();
+        EXPECT_EQ(geteuid(), user->uid);
+        EXPECT_EQ(getegid(), user->gid);
+        EXPECT_EQ(getuid(), 0u);  // the real uid stays: root can come back
+    }
+    EXPECT_EQ(geteuid(), 0u);
+    EXPECT_EQ(getegid(), egid);
+}
+
+TEST(UserSetting, RootOnlyOnPurpose) {
+    EXPECT_TRUE(check_user_setting("", StartedAs::Root).fatal);
+    EXPECT_FALSE(check_user_setting("", StartedAs::Unknown).fatal);
+    EXPECT_NE(check_user_setting("", StartedAs::Unknown).line, "");
+    EXPECT_EQ(check_user_setting("", StartedAs::NotRoot).line, "");
+    EXPECT_FALSE(check_user_setting("root", StartedAs::Root).fatal);
+    EXPECT_NE(check_user_setting("root", StartedAs::Root).line, "");
+    EXPECT_EQ(check_user_setting("rt-milter", StartedAs::Root).line, "");
+}
+
+}  // namespace
+}  // namespace rtm
