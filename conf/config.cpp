@@ -3,7 +3,8 @@
 // keys exist, which are required and how each is read and checked. Every
 // problem is collected with its source position, and the rules that span
 // tables (route.server names a server, no two routes share an address) run
-// after the walk. Nothing here throws past load_config_*.
+// after the walk. Nothing here throws past load_config_*. config_keys()
+// lists every key from the same tables, for the man page test.
 #include "config.h"
 
 #include <toml++/toml.h>
@@ -502,6 +503,20 @@ LoadResult load_config_string(std::string_view text, const std::string& path) {
     check_routes(top, diagnostics);
     if (!diagnostics.empty()) return {std::nullopt, diagnostics.take()};
     return {std::move(top.config), {}};
+}
+
+std::vector<std::string> config_keys() {
+    std::vector<std::string> keys;
+    auto add = [&keys](std::string_view prefix, const auto& fields) {
+        for (const auto& field : fields) keys.push_back(std::string(prefix) + std::string(field.name));
+    };
+    for (const auto& field : kTopLevelFields) {
+        if (field.name == "rt") add("rt.", kServerFields);
+        else if (field.name == "servers") add("servers.NAME.", kServerFields);
+        else if (field.name == "route") add("route.", kRouteFields);
+        else keys.push_back(std::string(field.name));
+    }
+    return keys;
 }
 
 std::string_view to_string(ExtensionMode mode) {

@@ -93,6 +93,12 @@ struct LoadResult {
 LoadResult load_config_file(const std::string& path);
 LoadResult load_config_string(std::string_view text, const std::string& path);
 
+// Every key the loader knows, as a dotted path built from its key tables:
+// "socket", "rt.url", "servers.NAME.url", "route.address". The names of
+// the tables themselves ("rt", "servers", "route") are not listed. For the
+// test that keeps rt-milter.toml(5) complete.
+std::vector<std::string> config_keys();
+
 std::string_view to_string(ExtensionMode mode);
 std::string_view to_string(OnRefusal policy);
 std::string_view to_string(OnJournalError policy);
