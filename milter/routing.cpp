@@ -79,10 +79,11 @@ RouteDecision RouteTable::route(const EnvelopeAddress& rcpt, std::string_view mt
     // Not an RT address as written. Would the MTA turn it into one after
     // this check (and deliver it past the allow-lists, the verdict and the
     // journal)? Then it is refused: RT addresses are taken only as written.
-    const std::string raw = "<" + rcpt.address() + ">";
+    // (built only for a refusal: this runs for every ordinary recipient)
+    auto raw = [&rcpt] { return "<" + rcpt.address() + ">"; };
     auto refuse_form = [&](const EnvelopeAddress& becomes) {
-        return refuse("5.1.3", raw + ": this form of an RT address is not accepted; send to <" + becomes.address() +
-                                   "> itself");
+        return refuse("5.1.3", raw() + ": this form of an RT address is not accepted; send to <" +
+                                   becomes.address() + "> itself");
     };
     if (std::optional<EnvelopeAddress> inner = rewritten_by_mta(rcpt)) {
         // Each step shortens the local part: bounded by its length.
@@ -103,7 +104,7 @@ RouteDecision RouteTable::route(const EnvelopeAddress& rcpt, std::string_view mt
     // own name for itself): which domain that means is the MTA's secret.
     const bool literal = rcpt.domain.starts_with('[');
     if ((rcpt.domain.empty() || literal) && !rcpt.null_sender() && names_route_local_part(ascii_lower(rcpt.local))) {
-        return refuse("5.1.3", raw + ": RT addresses need their domain name");
+        return refuse("5.1.3", raw() + ": RT addresses need their domain name");
     }
     return d;
 }
