@@ -30,8 +30,18 @@
 #include "tcp_tuning.h"
 #include "unique_fd.h"
 
+// libmilter's own stop state (libmilter.h, not mfapi.h; listed in Debian's
+// libmilter1.0.1 symbols file): 0 running, 1 stop asked (SIGTERM, SIGHUP,
+// smfi_stop), 2 abort.
+extern "C" int mi_stop(void);
+
 namespace rtm {
 namespace {
+
+// smfi_main reports failure when a stop lands between its listener's check
+// of the stop flag and its look at the socket that the stop has just closed
+// ("listenfd=-1 corrupted"): a SIGTERM right after start is a clean stop.
+constexpr int kMilterStop = 1;
 
 std::string unix_path(const std::string& spec) {
     for (const char* prefix : {"unix:", "local:"}) {
@@ -264,8 +274,12 @@ int run_daemon(const DaemonOptions& options) {
         log::warning("stopped with " + std::to_string(Session::in_flight()) + " transaction(s) unfinished");
     }
     if (const std::string path = unix_path(socket); !path.empty()) unlink(path.c_str());
+    if (rc != MI_SUCCESS && mi_stop() != kMilterStop) {
+        log::error("libmilter's listener failed (its reason is in the mail log); stopped");
+        return 1;
+    }
     log::info("stopped");
-    return rc == MI_SUCCESS ? 0 : 1;
+    return 0;
 }
 
 }  // namespace rtm

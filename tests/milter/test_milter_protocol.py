@@ -6,7 +6,7 @@ Owns: the verdict table seen from the MTA's side (accept + recipient
 removal, discard, 451 4.3.0 / 4.4.1, 550 5.7.1, per-recipient 550 at RCPT),
 what RT receives (number of POSTs, form fields, the exact message part),
 progress while RT is slow, the per-message summary log line, exit 0 on
-SIGTERM (after the message in flight), over a unix socket (Behaviour) and
+SIGTERM (after the message in flight; also right after start, StopAtStart), over a unix socket (Behaviour) and
 over inet (InetSocket, plus: no delayed-ACK stall between macro and
 command packets).
 
@@ -281,6 +281,20 @@ class InetSocket(Behaviour):
         self.assertPosts(ex, 0)
 
 
+class StopAtStart(MilterTestCase):
+    """A SIGTERM as soon as rt-milter listens is a clean stop (exit 0):
+    libmilter's listener can see the socket its signal thread has just
+    closed and report failure; systemd would call that a failed unit."""
+
+    ROUNDS = 20  # under TSan the old code lost the race about 1 start in 10
+
+    def test_sigterm_right_after_start_exits_0(self):
+        for n in range(self.ROUNDS):
+            milter = self.start_milter("http://127.0.0.1:1")
+            self.assertEqual(milter.stop(), 0, f"start {n + 1}:\n" + milter.log())
+            self.assertTrue(milter.log().rstrip().endswith("rt-milter: stopped"), milter.log())
+
+
 INET_TESTS = (
     "test_accept_removes_rt_recipient_keeps_other",
     "test_discard_when_mta_is_not_postfix",
@@ -295,6 +309,7 @@ INET_TESTS = (
 def load_tests(loader, standard_tests, pattern):
     suite = loader.loadTestsFromTestCase(Behaviour)
     suite.addTests(InetSocket(name) for name in INET_TESTS)
+    suite.addTests(loader.loadTestsFromTestCase(StopAtStart))
     return suite
 
 

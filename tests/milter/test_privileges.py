@@ -61,7 +61,7 @@ class RootPolicy(MilterTestCase):
     def test_user_root_runs_with_a_warning(self):
         milter = self.start_milter("http://127.0.0.1:1", user="root")
         self.assertIn('warning: user = "root": rt-milter runs as root on purpose', milter.log())
-        self.assertEqual(milter.stop(), 0)
+        self.assertEqual(milter.stop(), 0, milter.log())
         r = self.run_milter("--check-config", "-c", self.config(user="root"))
         self.assertEqual(r.returncode, 0, r)
         self.assertIn('warning: user = "root": rt-milter runs as root on purpose', r.stderr.decode())
