@@ -1,7 +1,8 @@
 // config_test.cpp — conf/: the defaults, every key read, every kind of
 // error with its exact "file:line:col: key: what" (one table of cases),
 // several errors at once, duplicate routes, case folding of addresses, and
-// the annotated sample conf/rt-milter.toml (path from RTM_SAMPLE_CONFIG).
+// the annotated sample conf/rt-milter.toml (path from RTM_SAMPLE_CONFIG):
+// as shipped it does not run, and its commented-out examples all load.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <regex>
 
 #include "config.h"
 
@@ -321,14 +324,49 @@ TEST(Config, EnumNames) {
     EXPECT_EQ(to_string(LogLevel::Debug), "debug");
 }
 
-TEST(Config, SampleFileLoads) {
+std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// The sample's examples: a line that is "#" directly followed by a table
+// header or a key ("#url = ...", "#[[route]]"), as its header explains;
+// plain explanations start with "# ".
+std::string uncomment_examples(const std::string& text) {
+    static const std::regex example(R"(^#(\[|[a-z_]+ = ))", std::regex::multiline);
+    return std::regex_replace(text, example, "$1");
+}
+
+// As installed, the sample must not run: no RT URL and no route, so a fresh
+// package install refuses to start instead of posting to rt.example.com.
+TEST(Config, SampleAsShippedDoesNotRun) {
     const LoadResult result = load_config_file(RTM_SAMPLE_CONFIG);
+    EXPECT_FALSE(result.config);
+    bool url_missing = false;
+    for (const ConfigError& error : result.errors) {
+        EXPECT_TRUE(error.key == "rt.url" || error.key.rfind("route", 0) == 0) << error.to_string();
+        url_missing = url_missing || error.key == "rt.url";
+    }
+    EXPECT_TRUE(url_missing);
+}
+
+// Every example in the sample is valid: with the "#" taken off them, the
+// sample loads, with the defaults it shows and the routes it explains.
+TEST(Config, SampleExamplesLoad) {
+    const std::string text = uncomment_examples(read_file(RTM_SAMPLE_CONFIG));
+    const LoadResult result = load_config_string(text, "sample.toml");
     for (const ConfigError& error : result.errors) ADD_FAILURE() << error.to_string();
     ASSERT_TRUE(result.config);
     const Config& config = *result.config;
     const Config defaults;
-    EXPECT_EQ(config.socket, defaults.socket);
+    // The socket is the one inside Debian's Postfix chroot; the sample's
+    // comment names the built-in default.
+    EXPECT_EQ(config.socket, "unix:/var/spool/postfix/rt-milter/rt-milter.sock");
+    EXPECT_EQ(defaults.socket, "unix:/run/rt-milter/rt-milter.sock");
+    EXPECT_NE(text.find('"' + defaults.socket + '"'), std::string::npos);
     EXPECT_EQ(config.socket_mode, defaults.socket_mode);
+    EXPECT_EQ(config.socket_group, defaults.socket_group);
+    EXPECT_EQ(config.user, defaults.user);
     EXPECT_EQ(config.recipient_delimiter, defaults.recipient_delimiter);
     EXPECT_EQ(config.spool_dir, defaults.spool_dir);
     EXPECT_EQ(config.journal, defaults.journal);
@@ -353,8 +391,7 @@ TEST(Config, SampleFileLoads) {
     EXPECT_EQ(r[4].server, "legacy");
     EXPECT_EQ(r[4].extension, ExtensionMode::Action);
     EXPECT_EQ(r[4].actions, (std::vector<std::string>{"correspond", "comment", "take-comment"}));
-    for (const Route& route : r)
-        EXPECT_EQ(route.origin.rfind(RTM_SAMPLE_CONFIG ":", 0), 0u) << route.origin;
+    for (const Route& route : r) EXPECT_EQ(route.origin.rfind("sample.toml:", 0), 0u) << route.origin;
 }
 
 // ---- One error each, exactly as reported.
