@@ -1,7 +1,7 @@
 // main.cpp — rt-milter's command line: the daemon (default), --check-config
 // (validate, print the resolved routes, run the daemon's preflight as the
-// service user), --test (one message through the same path, no MTA).
-// Usage errors exit 64, configuration errors
+// service user), --test (one message through the same path, no MTA), and
+// where the log goes in each. Usage errors exit 64, configuration errors
 // 78 (start_status.h has the rest). SIGPIPE is ignored before anything else
 // runs, in every mode.
 #include <pwd.h>
@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
     rtm::log::init({.ident = "rt-milter",
                     .syslog = !interactive && !log_stderr,
                     .stderr_too = interactive || debug || log_stderr,
+                    .stderr_without_syslog = !interactive,
                     .level = debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
 
     if (check || test) {

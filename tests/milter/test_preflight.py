@@ -10,9 +10,7 @@ EX_CANTCREAT: cannot create or write; 78 EX_CONFIG: the configuration).
 A socket a running rt-milter answers on is a note for --check-config. A
 file without a [[route]] is refused (78). A daemon with no syslog at
 /dev/log logs to standard error and says so once; one with a syslog
-there logs to it. Under a service manager (NOTIFY_SOCKET) it sends
-READY=1 once the socket accepts, RELOADING=1 and READY=1 around a reload,
-STOPPING=1 on SIGTERM, and nothing when it does not start.
+there logs to it.
 
 Each test starts the real binary as root (with `user`) or as the service
 user rtm-test (as the shipped unit starts it), in a per-test directory.
@@ -20,10 +18,12 @@ user rtm-test (as the shipped unit starts it), in a per-test directory.
 
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 
 from milter_harness import (RT_MILTER, RUN_AS, START_BOUND, STOP_BOUND, MilterTestCase, RtMilter,
@@ -225,6 +225,117 @@ class Preflight(MilterTestCase):
         check = self.run_milter("--check-config", "-c", self.config_path)
         self.assertEqual(check.returncode, 78, check.stderr)
         self.assertIn(self.config_path + NO_ROUTE_LINE + "\n", check.stderr)
+
+
+# /dev in a private mount namespace: a tmpfs hides the host's /dev/log (or
+# its absence), /dev/null comes back by a bind mount, and with SYSLOG set the
+# test's own socket is bound over /dev/log. unshare without --fork and sh's
+# exec keep one pid, so SIGTERM reaches rt-milter. Nothing of the host's
+# /dev changes.
+PRIVATE_DEV = r"""
+set -e
+mount --make-rprivate /
+mount --bind /dev/null "$WORK/null"
+mount -t tmpfs -o mode=0755 tmpfs /dev
+: > /dev/null && mount --bind "$WORK/null" /dev/null
+if [ -n "$SYSLOG" ]; then : > /dev/log && mount --bind "$SYSLOG" /dev/log; fi
+exec "$@"
+"""
+
+
+class Logging(MilterTestCase):
+    """Where the daemon's lines go without --log-stderr."""
+
+    def setUp(self):
+        super().setUp()
+        if os.geteuid() != 0:
+            self.fail("this test needs root (unshare -m, mount)")
+        if not shutil.which("unshare"):
+            self.fail("unshare is not installed (Debian package util-linux)")
+        self.sock = os.path.join(self.workdir, "rt-milter.sock")
+        self.config_path = os.path.join(self.workdir, "rt-milter.toml")
+        write_config(self.config_path, "unix:" + self.sock, "http://127.0.0.1:1",
+                     os.path.join(self.workdir, "spool"), routes=ROUTE)
+        open(os.path.join(self.workdir, "null"), "w").close()
+
+    def run_in_private_dev(self, syslog: str = "") -> str:
+        """rt-milter in the foreground, up until its socket accepts, then
+        SIGTERM; its standard error."""
+        env = dict(os.environ, WORK=self.workdir, SYSLOG=syslog)
+        err_path = os.path.join(self.workdir, "stderr")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(["unshare", "-m", "sh", "-c", PRIVATE_DEV, "sh", RT_MILTER, "-c",
+                                     self.config_path], stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+
+        def stderr_text():
+            with open(err_path, errors="replace") as fh:
+                return fh.read()
+
+        deadline = time.monotonic() + START_BOUND
+        up = False
+        while not up and time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(self.sock)
+                    up = True
+                except OSError:
+                    time.sleep(0.02)
+        self.assertTrue(up, f"exit {proc.poll()}: {stderr_text()}")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(STOP_BOUND), 0, stderr_text())
+        return stderr_text()
+
+    def test_no_syslog_logs_to_stderr_saying_so_once(self):
+        err = self.run_in_private_dev()
+        warning = "rt-milter: warning: no syslog at /dev/log: logging to standard error"
+        self.assertEqual(err.count(warning), 1, err)
+        self.assertEqual(err.splitlines()[0], warning, err)
+        self.assertIn("rt-milter: listening on unix:" + self.sock, err)
+        self.assertIn("rt-milter: stopped", err)
+
+    def test_syslog_there_gets_the_lines(self):
+        for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+            with self.subTest(kind=kind.name):
+                path = os.path.join(self.workdir, f"syslog-{kind.name}.sock")
+                listener = socket.socket(socket.AF_UNIX, kind)
+                self.addCleanup(listener.close)
+                listener.bind(path)
+                received = []
+                if kind == socket.SOCK_STREAM:
+                    listener.listen(8)
+                    threading.Thread(target=self.read_stream, args=(listener, received), daemon=True).start()
+                else:
+                    threading.Thread(target=self.read_datagrams, args=(listener, received), daemon=True).start()
+                err = self.run_in_private_dev(syslog=path)
+                deadline = time.monotonic() + 5
+                while not any(b"stopped" in r for r in received) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertNotIn("no syslog", err)
+                self.assertNotIn("listening on", err)  # on syslog, not on stderr
+                self.assertTrue(any(b"rt-milter" in r and b"listening on unix:" in r for r in received), received)
+
+    @staticmethod
+    def read_datagrams(listener, received):
+        while True:
+            try:
+                received.append(listener.recv(65536))
+            except OSError:
+                return
+
+    @staticmethod
+    def read_stream(listener, received):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    received.append(data)
 
 
 if __name__ == "__main__":
