@@ -1,5 +1,5 @@
 // daemon.cpp — start-up order (preflight, socket, privilege drop, journal),
-// signals, reload, drain.
+// the service manager's notifications (sd_notify), signals, reload, drain.
 #include "daemon.h"
 
 #include <fcntl.h>
@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,6 +46,12 @@ namespace {
 // of the stop flag and its look at the socket that the stop has just closed
 // ("listenfd=-1 corrupted"): a SIGTERM right after start is a clean stop.
 constexpr int kMilterStop = 1;
+
+// The service manager's notification socket (systemd Type=notify): the
+// state changes it waits for. Without $NOTIFY_SOCKET sd_notify does nothing.
+void notify(const std::string& state) {
+    sd_notify(0, state.c_str());
+}
 
 // A unix socket left by a dead process is removed; a live one is not stolen.
 // Runs with the identity the socket is bound with (ActingAs), so it can
@@ -123,12 +131,14 @@ StartStatus open_socket(const Config& config, const ServiceUser& user) {
     return check_bound_socket(spec, path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
 }
 
-void reload(const std::string& path) {
+// Returns what the service manager's STATUS= says afterwards.
+std::string reload(const std::string& path) {
     LoadResult loaded = load_config_file(path);
     if (!loaded.config) {
         for (const ConfigError& e : loaded.errors) log::error("reload: " + e.to_string());
-        log::error("reload of " + path + " failed; the running configuration stays");
-        return;
+        const std::string failed = "reload of " + path + " failed; the running configuration stays";
+        log::error(failed);
+        return failed;
     }
     auto old = milter::current_runtime();
     if (old && (old->config().socket != loaded.config->socket || old->config().user != loaded.config->user)) {
@@ -137,7 +147,9 @@ void reload(const std::string& path) {
     log::set_level(loaded.config->log_level);
     const std::size_t routes = loaded.config->routes.size();
     milter::set_runtime(std::make_shared<const Runtime>(std::move(*loaded.config)));
-    log::info("reloaded " + path + ": " + std::to_string(routes) + " route(s)");
+    const std::string reloaded = "reloaded " + path + ": " + std::to_string(routes) + " route(s)";
+    log::info(reloaded);
+    return reloaded;
 }
 
 }  // namespace
@@ -222,16 +234,25 @@ int run_daemon(const DaemonOptions& options) {
     std::thread([path = options.config_path, usr1] {
         for (;;) {
             int sig = 0;
-            if (sigwait(&usr1, &sig) == 0 && sig == SIGUSR1) reload(path);
+            if (sigwait(&usr1, &sig) != 0 || sig != SIGUSR1) continue;
+            timespec now{};
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            notify("RELOADING=1\nSTATUS=reloading " + path + "\nMONOTONIC_USEC=" +
+                   std::to_string(now.tv_sec * 1000000LL + now.tv_nsec / 1000));
+            notify("READY=1\nSTATUS=" + reload(path));
         }
     }).detach();
 
-    log::info("listening on " + socket + " with " + std::to_string(routes) + " route(s)");
+    const std::string listening = "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
+    log::info(listening);
+    notify("READY=1\nSTATUS=" + listening);
     int rc = smfi_main();
     // libmilter stops accepting but does not wait for sessions: wait for the
     // transactions in progress (a POST may be under way) up to a deadline.
-    log::info("stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +
-              std::to_string(milter::live_connections()) + " connection(s) open");
+    const std::string stopping = "stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +
+                                 std::to_string(milter::live_connections()) + " connection(s) open";
+    notify("STOPPING=1\nSTATUS=" + stopping);
+    log::info(stopping);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_seconds);
     while (Session::in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -2,9 +2,10 @@
 // journal, spool, TLS files, as the service user) before anything listens,
 // the milter socket (a unix one bound as the service user with its group
 // and mode from the start; a stale one removed only when nobody answers on
-// it), privileges dropped after it, SIGUSR1 reload (parse, validate, swap;
-// a bad file is logged and the old configuration stays), and on stop a
-// drain of in-flight sessions with a deadline.
+// it), privileges dropped after it, READY=1 to the service manager once it
+// listens, SIGUSR1 reload (parse, validate, swap; a bad file is logged and
+// the old configuration stays; RELOADING=1 then READY=1), and on stop
+// (STOPPING=1) a drain of in-flight sessions with a deadline.
 #pragma once
 
 #include <string>

@@ -10,7 +10,9 @@ EX_CANTCREAT: cannot create or write; 78 EX_CONFIG: the configuration).
 A socket a running rt-milter answers on is a note for --check-config. A
 file without a [[route]] is refused (78). A daemon with no syslog at
 /dev/log logs to standard error and says so once; one with a syslog
-there logs to it.
+there logs to it. Under a service manager (NOTIFY_SOCKET) it sends
+READY=1 once the socket accepts, RELOADING=1 and READY=1 around a reload,
+STOPPING=1 on SIGTERM, and nothing when it does not start.
 
 Each test starts the real binary as root (with `user`) or as the service
 user rtm-test (as the shipped unit starts it), in a per-test directory.
@@ -336,6 +338,71 @@ class Logging(MilterTestCase):
                     if not data:
                         break
                     received.append(data)
+
+
+class Notify(MilterTestCase):
+    """sd_notify, against a datagram socket of the test's as NOTIFY_SOCKET."""
+
+    def setUp(self):
+        super().setUp()
+        self.notify_path = os.path.join(self.workdir, "notify.sock")
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(self.notify.close)
+        self.notify.bind(self.notify_path)
+        self.sock = os.path.join(self.workdir, "rt-milter.sock")
+        self.config_path = os.path.join(self.workdir, "rt-milter.toml")
+
+    def start(self, **top) -> subprocess.Popen:
+        write_config(self.config_path, "unix:" + self.sock, "http://127.0.0.1:1",
+                     os.path.join(self.workdir, "spool"), routes=ROUTE, **top)
+        self.log_path = os.path.join(self.workdir, "rt-milter.log")
+        with open(self.log_path, "wb") as log:
+            proc = subprocess.Popen([RT_MILTER, "-c", self.config_path, "--log-stderr"], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=log, env=dict(os.environ, NOTIFY_SOCKET=self.notify_path))
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc
+
+    def log(self) -> str:
+        with open(self.log_path, errors="replace") as fh:
+            return fh.read()
+
+    def next_state(self, bound: float = START_BOUND) -> dict:
+        self.notify.settimeout(bound)
+        data = self.notify.recv(4096).decode()
+        return dict(line.split("=", 1) for line in data.splitlines() if "=" in line)
+
+    def test_ready_after_the_socket_accepts_reloading_and_stopping(self):
+        proc = self.start()
+        state = self.next_state()
+        # The first word is READY=1, and by then the socket accepts.
+        self.assertEqual(state.get("READY"), "1", state)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.sock)
+        self.assertEqual(state.get("STATUS"), f"listening on unix:{self.sock} with 1 route(s)")
+        proc.send_signal(signal.SIGUSR1)
+        state = self.next_state()
+        self.assertEqual(state.get("RELOADING"), "1", state)
+        self.assertIn("MONOTONIC_USEC", state)
+        state = self.next_state()
+        self.assertEqual(state.get("READY"), "1", state)
+        self.assertEqual(state.get("STATUS"), f"reloaded {self.config_path}: 1 route(s)")
+        proc.send_signal(signal.SIGTERM)
+        state = self.next_state(STOP_BOUND)
+        self.assertEqual(state.get("STOPPING"), "1", state)
+        self.assertEqual(proc.wait(STOP_BOUND), 0, self.log())
+
+    def test_nothing_when_it_does_not_start(self):
+        os.chmod(self.workdir, 0o755)
+        user = ensure_system_user(SERVICE_USER)
+        spool = os.path.join(self.workdir, "spool")
+        os.mkdir(spool, 0o500)
+        os.chown(spool, user.pw_uid, user.pw_gid)
+        proc = self.start(user=SERVICE_USER)
+        self.assertEqual(proc.wait(RUN_BOUND), 73, self.log())
+        self.assertIn(f"spool_dir {spool}: cannot create spool file", self.log())  # the preflight said no
+        self.notify.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            self.notify.recv(4096)
 
 
 if __name__ == "__main__":
