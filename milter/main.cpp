@@ -34,7 +34,8 @@ rt-milter delivers mail for RT addresses into Request Tracker during the SMTP
 session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
 
   -c FILE          configuration (default /etc/rt-milter/rt-milter.toml)
-  --check-config   validate the configuration, print the resolved routes, exit
+  --check-config   validate the configuration, print the resolved routes, run
+                   the daemon's start-up checks as its user, exit
   --test           run MESSAGE (or standard input) through routing, assembly,
                    POST and verdict as a live session would, printing each
                    step and the SMTP reply the client would get
@@ -45,10 +46,21 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
   --log-stderr     log to standard error instead of syslog
   -h, --help       this text
 
+Before it listens, the daemon checks what delivery needs, as the user it runs
+as: the journal opens and takes a write (its directory is made when missing),
+the spool takes a file, TLS files are readable, the socket can be bound.
+--check-config checks the same and creates nothing. No syslog at /dev/log:
+the daemon logs to standard error. Under systemd (Type=notify) it sends
+READY=1 once it listens, RELOADING=1 and READY=1 around a reload, STOPPING=1.
+
 Signals: SIGUSR1 reloads the configuration (a bad file is logged and the
 running one stays); SIGTERM or SIGHUP stop, after in-flight messages.
-Exit status: 0 ok; --test: 0 accepted, 1 rejected, 75 tempfailed;
-64 usage error; 78 configuration error.
+Exit status: 0 ok; --test: 0 accepted, 1 rejected, 75 tempfailed, 66 MESSAGE
+unreadable; 1 the daemon's milter loop failed; 64 usage error; 71 the system
+refused (fork, switching user); 73 cannot create or write the journal, the
+spool, a directory for them or the socket (also: the socket is in use);
+78 configuration error (the file, no [[route]], user, socket_group, an
+unreadable TLS file, a directory that is someone else's or a link).
 )";
 
 void print_routes(const rtm::Config& c) {
