@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -43,7 +44,7 @@ std::string parent_of(const std::string& path) {
 struct Endpoint {
     sockaddr_storage address{};
     socklen_t length = 0;
-    std::string unix_path;  // "" for inet
+    std::string unix_path;  // "" for inet; what a test bind removes again
     std::string where;      // for messages: the path, or "HOST port PORT"
 };
 
@@ -193,8 +194,21 @@ StartStatus look_at_unix_socket(const Config& config, const ServiceUser& user,
         return make_socket_directory(config, user, PreflightMode::Check);
     }
     if (lstat(path.c_str(), &st) != 0) {
+        // A bind beside it, not at the path itself: a daemon starting this
+        // moment would take a file at the path for a stale socket, and our
+        // unlink would then remove its live one.
+        Endpoint endpoint;
+        if (StartStatus s = endpoint_of(spec, endpoint); !s) return s;
+        const std::string probe = parent_of(path) + "/.rt-milter-check." + std::to_string(getpid());
+        if (probe.size() < sizeof(sockaddr_un::sun_path)) {
+            auto* un = reinterpret_cast<sockaddr_un*>(&endpoint.address);
+            std::snprintf(un->sun_path, sizeof un->sun_path, "%s", probe.c_str());
+            endpoint.unix_path = probe;
+        }
         passed = "socket " + spec + ": a bind works";
-        return try_bind(spec, as);
+        if (const int error = bind_error(endpoint); error != 0)
+            return cannot_bind(spec, endpoint, as, error);
+        return StartStatus::ok();
     }
     if (!S_ISSOCK(st.st_mode))
         return StartStatus::cant_create("socket " + spec + ": " + path +
