@@ -2,8 +2,8 @@
 // per TOML table (top level, [rt] / [servers.NAME], [[route]]) says which
 // keys exist, which are required and how each is read and checked. Every
 // problem is collected with its source position, and the rules that span
-// tables (route.server names a server, no two routes share an address) run
-// after the walk. Nothing here throws past load_config_*. config_keys()
+// tables (route.server names a server, no two routes share an address) and
+// the one about the whole file (at least one [[route]]) run after the walk. Nothing here throws past load_config_*. config_keys()
 // lists every key from the same tables, for the man page test.
 #include "config.h"
 
@@ -454,6 +454,9 @@ void check_routes(const TopLevel& top, Diagnostics& diagnostics) {
     }
 }
 
+constexpr std::string_view kNoRoute =
+    "no [[route]]: rt-milter has nothing to deliver; add your RT addresses (see rt-milter.toml(5))";
+
 struct CloseFile {
     void operator()(std::FILE* file) const { std::fclose(file); }
 };
@@ -501,7 +504,14 @@ LoadResult load_config_string(std::string_view text, const std::string& path) {
     top.config.path = path;
     read_table(root, "", kTopLevelFields, top, diagnostics);
     check_routes(top, diagnostics);
-    if (!diagnostics.empty()) return {std::nullopt, diagnostics.take()};
+    std::vector<ConfigError> errors = diagnostics.take();
+    // A file with no [[route]] is valid TOML for the schema, but rt-milter
+    // would start and deliver nothing: the one error about the whole file
+    // comes last. (A `route` key of the wrong type has its own error.)
+    const toml::node* route = root.get("route");
+    const toml::array* routes = route ? route->as_array() : nullptr;
+    if (!route || (routes && routes->empty())) errors.push_back(ConfigError{path, 0, 0, "", std::string(kNoRoute)});
+    if (!errors.empty()) return {std::nullopt, std::move(errors)};
     return {std::move(top.config), {}};
 }
 

@@ -1,7 +1,9 @@
 // config.h — Config: rt-milter's configuration as plain values, and the
 // loader that reads it from TOML (toml++). Every problem is reported as
 // "file:line:col: key: what is wrong", all of them at once, and a config
-// with any error is refused whole. Knows nothing of libmilter or libcurl.
+// with any error is refused whole; a file without a [[route]] is one (it
+// would start a daemon with nothing to deliver). Knows nothing of libmilter
+// or libcurl.
 #pragma once
 
 #include <cstdint>

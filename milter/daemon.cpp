@@ -1,5 +1,5 @@
-// daemon.cpp — start-up order (socket, spool, privilege drop), signals,
-// reload, drain.
+// daemon.cpp — start-up order (preflight, socket, privilege drop, journal),
+// the service manager's notifications (sd_notify), signals, reload, drain.
 #include "daemon.h"
 
 #include <fcntl.h>
@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,18 +17,20 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <optional>
+#include <string>
 #include <thread>
 
 #include "callbacks.h"
 #include "config.h"
 #include "log.h"
+#include "preflight.h"
 #include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
 #include "session.h"
 #include "spool_dir.h"
+#include "start_status.h"
 #include "tcp_tuning.h"
 #include "unique_fd.h"
 
@@ -43,146 +47,98 @@ namespace {
 // ("listenfd=-1 corrupted"): a SIGTERM right after start is a clean stop.
 constexpr int kMilterStop = 1;
 
-std::string unix_path(const std::string& spec) {
-    for (const char* prefix : {"unix:", "local:"}) {
-        if (spec.starts_with(prefix)) return spec.substr(std::strlen(prefix));
-    }
-    return "";
+// The service manager's notification socket (systemd Type=notify): the
+// state changes it waits for. Without $NOTIFY_SOCKET sd_notify does nothing.
+void notify(const std::string& state) {
+    sd_notify(0, state.c_str());
 }
 
 // A unix socket left by a dead process is removed; a live one is not stolen.
 // Runs with the identity the socket is bound with (ActingAs), so it can
 // remove nothing the service user could not.
-bool clear_stale_socket(const std::string& path) {
+StartStatus clear_stale_socket(const std::string& spec, const std::string& path) {
+    auto fail = [&](const std::string& what) { return StartStatus::cant_create("socket " + spec + ": " + what); };
     struct stat st {};
-    if (lstat(path.c_str(), &st) != 0) return true;
-    if (!S_ISSOCK(st.st_mode)) {
-        log::error(path + " exists and is not a socket; not touching it");
-        return false;
-    }
+    if (lstat(path.c_str(), &st) != 0) return StartStatus::ok();
+    if (!S_ISSOCK(st.st_mode)) return fail(path + " exists and is not a socket; not touching it");
     UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        log::error("another process is listening on " + path + "; is rt-milter already running?");
-        return false;
-    }
-    if (errno != ECONNREFUSED) {  // nobody listening says ECONNREFUSED; anything else proves nothing
-        log::error("cannot tell whether " + path + " is in use: " + std::strerror(errno));
-        return false;
-    }
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-        log::error("cannot remove stale socket " + path + ": " + std::strerror(errno));
-        return false;
-    }
+    if (connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+        return fail("another process is listening on " + path + "; is rt-milter already running?");
+    if (errno != ECONNREFUSED)  // nobody listening says ECONNREFUSED; anything else proves nothing
+        return fail("cannot tell whether " + path + " is in use: " + std::strerror(errno));
+    if (unlink(path.c_str()) != 0 && errno != ENOENT)
+        return fail("cannot remove stale socket " + path + ": " + std::strerror(errno));
     log::info("removed stale socket " + path);
-    return true;
-}
-
-// A missing socket directory is made by the identity that binds, never by
-// root: readable by whoever socket_mode lets connect.
-bool make_socket_directory(const std::string& path, unsigned socket_mode) {
-    const std::string dir = std::filesystem::path(path).parent_path().string();
-    struct stat st {};
-    if (dir.empty() || lstat(dir.c_str(), &st) == 0 || errno != ENOENT) return true;  // bind will say what is wrong
-    const mode_t mode = 0700 | ((socket_mode & 0060) ? 0050 : 0) | ((socket_mode & 0006) ? 0005 : 0);
-    const mode_t old = umask(~mode & 0777);
-    const int rc = mkdir(dir.c_str(), mode);
-    const int error = errno;
-    umask(old);
-    if (rc != 0 && error != EEXIST) {
-        log::error("cannot create the socket's directory " + dir + ": " + std::strerror(error) +
-                   "; create it, owned by the user rt-milter runs as (systemd: RuntimeDirectory=)");
-        return false;
-    }
-    return true;
+    return StartStatus::ok();
 }
 
 // The bound socket must have come out as configured: a set-group-ID bit or
 // a default ACL on its directory would change group or mode behind us.
-bool check_bound_socket(const std::string& path, uid_t uid, gid_t gid, unsigned mode) {
+StartStatus check_bound_socket(const std::string& spec, const std::string& path, uid_t uid, gid_t gid,
+                               unsigned mode) {
     struct stat st {};
-    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) {
-        log::error("socket " + path + " is gone after bind");
-        return false;
-    }
-    if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode) return true;
+    if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+        return StartStatus::cant_create("socket " + spec + ": " + path + " is gone after bind");
+    if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode) return StartStatus::ok();
     char want[64], got[64];
     std::snprintf(want, sizeof want, "%u:%u mode %04o", unsigned(uid), unsigned(gid), mode);
     std::snprintf(got, sizeof got, "%u:%u mode %04o", unsigned(st.st_uid), unsigned(st.st_gid),
                   unsigned(st.st_mode & 07777));
-    log::error("socket " + path + " came out " + got + ", not " + want +
-               " (a set-group-ID bit or a default ACL on its directory?)");
-    return false;
-}
-
-bool in_group(const ServiceUser& user, gid_t gid) {
-    return gid == user.gid || std::find(user.groups.begin(), user.groups.end(), gid) != user.groups.end();
+    return StartStatus::config("socket " + spec + ": " + path + " came out " + got + ", not " + want +
+                               " (a set-group-ID bit or a default ACL on its directory?)");
 }
 
 // Binds the milter socket. A unix socket is bound with the service user's
 // identity and the socket's group as effective group (ActingAs) under the
 // umask that gives socket_mode, so owner, group and mode are right from the
-// start and root never chowns or chmods a path the user could swap.
-bool open_socket(const Config& config, const ServiceUser& user) {
-    const std::string path = unix_path(config.socket);
-    if (smfi_setconn(const_cast<char*>(config.socket.c_str())) != MI_SUCCESS) {
-        log::error("smfi_setconn(" + config.socket + ") failed");
-        return false;
-    }
+// start and root never chowns or chmods a path the user could swap. A test
+// bind first (try_bind) puts the reason of a failure into words: libmilter
+// gives its own to syslog only.
+StartStatus open_socket(const Config& config, const ServiceUser& user) {
+    const std::string& spec = config.socket;
+    const std::string path = unix_socket_path(spec);
+    if (smfi_setconn(const_cast<char*>(spec.c_str())) != MI_SUCCESS)
+        return StartStatus::config("socket " + spec + ": libmilter does not take it");
     if (path.empty()) {
-        if (smfi_opensocket(false) != MI_SUCCESS) {
-            log::error("cannot listen on " + config.socket + " (in use, or no permission?)");
-            return false;
-        }
-        enable_tcp_tuning(config.socket.starts_with("inet"));
-        return true;
+        if (StartStatus s = try_bind(spec, geteuid() == 0 ? "root" : "user " + user.name); !s) return s;
+        if (smfi_opensocket(false) != MI_SUCCESS)
+            return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there");
+        enable_tcp_tuning(true);
+        return StartStatus::ok();
     }
-    gid_t group = user.from_root ? user.gid : getegid();
-    if (!config.socket_group.empty()) {
-        const std::optional<gid_t> gid = group_id(config.socket_group);
-        if (!gid) {
-            log::error("socket_group = \"" + config.socket_group + "\": no such group");
-            return false;
-        }
-        if (!user.from_root && *gid != group && !in_group(user, *gid)) {
-            log::error("socket_group = \"" + config.socket_group + "\": rt-milter runs as " + user.name +
-                       ", who is not a member of that group");
-            return false;
-        }
-        group = *gid;
-    }
+    gid_t group = 0;
+    if (StartStatus s = socket_group_of(config, user, group); !s) return s;
     ActingAs acting(user, group);
-    if (!acting.status()) {
-        log::error("cannot bind " + config.socket + ": " + acting.status().error());
-        return false;
-    }
-    if (!make_socket_directory(path, config.socket_mode) || !clear_stale_socket(path)) return false;
+    if (!acting.status()) return StartStatus::os_error("socket " + spec + ": " + acting.status().error());
+    if (StartStatus s = make_socket_directory(config, user, PreflightMode::Start); !s) return s;
+    if (StartStatus s = clear_stale_socket(spec, path); !s) return s;
+    if (StartStatus s = try_bind(spec, "user " + user.name); !s) return s;
     const mode_t old = umask(~config.socket_mode & 0777);
     const int rc = smfi_opensocket(false);
     umask(old);
-    if (rc != MI_SUCCESS) {
-        log::error("cannot listen on " + config.socket + " as user " + user.name +
-                   " (in use, or no permission: its directory must be writable by " + user.name + ")");
-        return false;
-    }
+    if (rc != MI_SUCCESS)
+        return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there as user " + user.name);
     // Not root, the effective group is our own (setegid to a supplementary
     // group needs root): the group is set by the path, with no privilege a
     // swap could borrow, and checked below like the rest.
     if (getegid() != group && fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), group, AT_SYMLINK_NOFOLLOW) != 0) {
-        log::error("cannot give " + path + " to group " + config.socket_group + ": " + std::strerror(errno));
-        return false;
+        return StartStatus::cant_create("socket " + spec + ": cannot give " + path + " to group " +
+                                        config.socket_group + ": " + std::strerror(errno));
     }
-    return check_bound_socket(path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
+    return check_bound_socket(spec, path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
 }
 
-void reload(const std::string& path) {
+// Returns what the service manager's STATUS= says afterwards.
+std::string reload(const std::string& path) {
     LoadResult loaded = load_config_file(path);
     if (!loaded.config) {
         for (const ConfigError& e : loaded.errors) log::error("reload: " + e.to_string());
-        log::error("reload of " + path + " failed; the running configuration stays");
-        return;
+        const std::string failed = "reload of " + path + " failed; the running configuration stays";
+        log::error(failed);
+        return failed;
     }
     auto old = milter::current_runtime();
     if (old && (old->config().socket != loaded.config->socket || old->config().user != loaded.config->user)) {
@@ -191,7 +147,9 @@ void reload(const std::string& path) {
     log::set_level(loaded.config->log_level);
     const std::size_t routes = loaded.config->routes.size();
     milter::set_runtime(std::make_shared<const Runtime>(std::move(*loaded.config)));
-    log::info("reloaded " + path + ": " + std::to_string(routes) + " route(s)");
+    const std::string reloaded = "reloaded " + path + ": " + std::to_string(routes) + " route(s)";
+    log::info(reloaded);
+    return reloaded;
 }
 
 }  // namespace
@@ -203,14 +161,14 @@ int run_daemon(const DaemonOptions& options) {
     LoadResult loaded = load_config_file(options.config_path);
     if (!loaded.config) {
         for (const ConfigError& e : loaded.errors) log::error(e.to_string());
-        return 78;  // EX_CONFIG
+        return exit_status::kConfig;
     }
     Config config = std::move(*loaded.config);
     log::set_level(config.log_level);
     const UserCheck user = check_user_setting(config.user, geteuid() == 0 ? StartedAs::Root : StartedAs::NotRoot);
     if (user.fatal) {
         log::error(user.line);
-        return 78;  // EX_CONFIG
+        return exit_status::kConfig;
     }
     if (!user.line.empty()) log::warning(user.line);
 
@@ -229,19 +187,33 @@ int run_daemon(const DaemonOptions& options) {
     const std::optional<ServiceUser> user_or = resolve_service_user(config.user, error);
     if (!user_or) {
         log::error(error);
-        return 71;  // EX_OSERR, as every start failure below
+        return exit_status::kConfig;
     }
     const ServiceUser& service = *user_or;
+
+    // Before the socket exists: everything a delivery needs, as the service
+    // user (preflight.h). Nothing listens until it has all passed.
     UniqueFd spool;
-    if (!milter::register_filter() || !open_socket(config, service)) return 71;
-    if (Status s = open_spool_dir(config.spool_dir, service, spool); !s) {
+    const PreflightReport report = preflight(config, service, PreflightMode::Start, &spool);
+    for (const std::string& note : report.notes) log::info(note);
+    for (const StartStatus& failure : report.failures) log::error(failure.error());
+    if (!report.failures.empty()) return report.exit_status();
+
+    if (!milter::register_filter()) return exit_status::kOsError;
+    if (StartStatus s = open_socket(config, service); !s) {
         log::error(s.error());
-        return 71;
+        return s.exit_status();
     }
+    const std::string socket = config.socket;
+    auto not_started = [&socket](int status) {
+        if (const std::string path = unix_socket_path(socket); !path.empty()) unlink(path.c_str());
+        return status;
+    };
     if (Status s = drop_privileges(service); !s) {
         log::error(s.error());
-        return 71;
+        return not_started(exit_status::kOsError);
     }
+    if (service.from_root) log::info("running as user " + service.name);
     remove_stale_spool_files(spool.get(), config.spool_dir);
     spool.reset();
     const long drain_seconds = [&] {
@@ -249,23 +221,38 @@ int run_daemon(const DaemonOptions& options) {
         for (const auto& [name, server] : config.servers) t = std::max(t, server.timeout);
         return t + 30;
     }();
-    const std::string socket = config.socket;
     const std::size_t routes = config.routes.size();
-    milter::set_runtime(std::make_shared<const Runtime>(std::move(config)));
+    auto runtime = std::make_shared<const Runtime>(std::move(config));
+    // The preflight opened it as this user a moment ago; only a change in
+    // between (a full disk, an operator) gets here.
+    if (!runtime->config().journal.empty() && !runtime->journal()) {
+        log::error("journal " + runtime->config().journal + ": " + runtime->journal_error() + "; not starting");
+        return not_started(exit_status::kCantCreate);
+    }
+    milter::set_runtime(std::move(runtime));
 
     std::thread([path = options.config_path, usr1] {
         for (;;) {
             int sig = 0;
-            if (sigwait(&usr1, &sig) == 0 && sig == SIGUSR1) reload(path);
+            if (sigwait(&usr1, &sig) != 0 || sig != SIGUSR1) continue;
+            timespec now{};
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            notify("RELOADING=1\nSTATUS=reloading " + path + "\nMONOTONIC_USEC=" +
+                   std::to_string(now.tv_sec * 1000000LL + now.tv_nsec / 1000));
+            notify("READY=1\nSTATUS=" + reload(path));
         }
     }).detach();
 
-    log::info("listening on " + socket + " with " + std::to_string(routes) + " route(s)");
+    const std::string listening = "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
+    log::info(listening);
+    notify("READY=1\nSTATUS=" + listening);
     int rc = smfi_main();
     // libmilter stops accepting but does not wait for sessions: wait for the
     // transactions in progress (a POST may be under way) up to a deadline.
-    log::info("stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +
-              std::to_string(milter::live_connections()) + " connection(s) open");
+    const std::string stopping = "stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +
+                                 std::to_string(milter::live_connections()) + " connection(s) open";
+    notify("STOPPING=1\nSTATUS=" + stopping);
+    log::info(stopping);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(drain_seconds);
     while (Session::in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -273,7 +260,7 @@ int run_daemon(const DaemonOptions& options) {
     if (Session::in_flight() > 0) {
         log::warning("stopped with " + std::to_string(Session::in_flight()) + " transaction(s) unfinished");
     }
-    if (const std::string path = unix_path(socket); !path.empty()) unlink(path.c_str());
+    if (const std::string path = unix_socket_path(socket); !path.empty()) unlink(path.c_str());
     if (rc != MI_SUCCESS && mi_stop() != kMilterStop) {
         log::error("libmilter's listener failed (its reason is in the mail log); stopped");
         return 1;

@@ -1,7 +1,10 @@
-// log.cpp — syslog + stderr sink.
+// log.cpp — syslog + stderr sink, and the look for a syslog at /dev/log.
 #include "log.h"
 
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -25,14 +28,39 @@ int priority(LogLevel level) {
     return LOG_INFO;
 }
 
+// Whether something listens at _PATH_LOG, tried the way glibc's syslog()
+// does: a datagram socket, then a stream one.
+bool syslog_answers() {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", _PATH_LOG);
+    for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+        const int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        close(fd);
+        if (connected) return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 void init(const Options& options) {
-    std::lock_guard lock(g_mutex);
-    g_options = options;
-    g_ident = options.ident;
-    g_level = static_cast<int>(options.level);
-    if (options.syslog) openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);
+    bool no_syslog = false;
+    {
+        std::lock_guard lock(g_mutex);
+        g_options = options;
+        g_ident = options.ident;
+        g_level = static_cast<int>(options.level);
+        if (options.syslog && options.stderr_without_syslog && !syslog_answers()) {
+            g_options.syslog = false;
+            g_options.stderr_too = true;
+            no_syslog = true;
+        }
+        if (g_options.syslog) openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);
+    }
+    if (no_syslog) warning(std::string("no syslog at ") + _PATH_LOG + ": logging to standard error");
 }
 
 void set_level(LogLevel level) { g_level = static_cast<int>(level); }

@@ -1,6 +1,8 @@
 // log.h — the daemon's log: syslog (facility mail, as Postfix's own lines)
-// and, in the foreground with --debug or in test mode, standard error.
-// One call writes one line; thread-safe.
+// and, in the foreground with --debug or in test mode, standard error. A
+// daemon that finds no syslog at /dev/log logs to standard error instead
+// (under systemd that is the journal) and says so once. One call writes one
+// line; thread-safe.
 #pragma once
 
 #include <string>
@@ -13,6 +15,9 @@ struct Options {
     std::string ident = "rt-milter";
     bool syslog = true;
     bool stderr_too = false;
+    // With syslog: when nothing answers at /dev/log (datagram or stream),
+    // log to standard error instead, with one warning saying so.
+    bool stderr_without_syslog = false;
     LogLevel level = LogLevel::Info;
 };
 

@@ -1,7 +1,10 @@
 // main.cpp — rt-milter's command line: the daemon (default), --check-config
-// (validate and print the resolved routes), --test (one message through
-// the same path, no MTA). Usage errors exit 64, configuration errors 78.
-// SIGPIPE is ignored before anything else runs, in every mode.
+// (validate, print the resolved routes, run the daemon's preflight as the
+// service user), --test (one message through the same path, no MTA), and
+// where the log goes in each. Usage errors exit 64, configuration errors
+// 78 (start_status.h has the rest). SIGPIPE is ignored before anything else
+// runs, in every mode.
+#include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -13,9 +16,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "preflight.h"
 #include "privileges.h"
 #include "rt_client.h"
 #include "runtime.h"
+#include "start_status.h"
 #include "test_mode.h"
 #include "url.h"
 
@@ -29,7 +34,8 @@ rt-milter delivers mail for RT addresses into Request Tracker during the SMTP
 session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
 
   -c FILE          configuration (default /etc/rt-milter/rt-milter.toml)
-  --check-config   validate the configuration, print the resolved routes, exit
+  --check-config   validate the configuration, print the resolved routes, run
+                   the daemon's start-up checks as its user, exit
   --test           run MESSAGE (or standard input) through routing, assembly,
                    POST and verdict as a live session would, printing each
                    step and the SMTP reply the client would get
@@ -40,10 +46,21 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
   --log-stderr     log to standard error instead of syslog
   -h, --help       this text
 
+Before it listens, the daemon checks what delivery needs, as the user it runs
+as: the journal opens and takes a write (its directory is made when missing),
+the spool takes a file, TLS files are readable, the socket can be bound.
+--check-config checks the same and creates nothing. No syslog at /dev/log:
+the daemon logs to standard error. Under systemd (Type=notify) it sends
+READY=1 once it listens, RELOADING=1 and READY=1 around a reload, STOPPING=1.
+
 Signals: SIGUSR1 reloads the configuration (a bad file is logged and the
 running one stays); SIGTERM or SIGHUP stop, after in-flight messages.
-Exit status: 0 ok; --test: 0 accepted, 1 rejected, 75 tempfailed;
-64 usage error; 78 configuration error.
+Exit status: 0 ok; --test: 0 accepted, 1 rejected, 75 tempfailed, 66 MESSAGE
+unreadable; 1 the daemon's milter loop failed; 64 usage error; 71 the system
+refused (fork, switching user); 73 cannot create or write the journal, the
+spool, a directory for them or the socket (also: the socket is in use);
+78 configuration error (the file, no [[route]], user, socket_group, an
+unreadable TLS file, a directory that is someone else's or a link).
 )";
 
 void print_routes(const rtm::Config& c) {
@@ -74,6 +91,42 @@ void print_routes(const rtm::Config& c) {
     }
 }
 
+// --check-config: the configuration as loaded, then the daemon's preflight
+// with the identity the daemon will have (preflight.h), creating nothing.
+// Run by someone else than root or the service user, it cannot be that
+// identity: the preflight is skipped with a note.
+int check_config(const rtm::Config& config) {
+    const bool root = geteuid() == 0;
+    const rtm::UserCheck user =
+        rtm::check_user_setting(config.user, root ? rtm::StartedAs::Root : rtm::StartedAs::Unknown);
+    if (user.fatal) {
+        std::fprintf(stderr, "rt-milter: %s\n", user.line.c_str());
+        return rtm::exit_status::kConfig;
+    }
+    print_routes(config);
+    if (!user.line.empty()) std::fprintf(stderr, "rt-milter: warning: %s\n", user.line.c_str());
+    std::fflush(stdout);
+    std::string error;
+    const std::optional<rtm::ServiceUser> service = rtm::resolve_service_user(config.user, error);
+    if (!service) {
+        if (root || getpwnam(config.user.c_str()) == nullptr) {
+            std::fprintf(stderr, "rt-milter: %s\n", error.c_str());
+            return rtm::exit_status::kConfig;
+        }
+        std::fprintf(stderr,
+                     "rt-milter: note: files and socket not checked: run --check-config as root or as user %s\n",
+                     config.user.c_str());
+        return 0;
+    }
+    const rtm::PreflightReport report = rtm::preflight(config, *service, rtm::PreflightMode::Check);
+    std::printf("checked as user %s:\n", service->name.c_str());
+    for (const std::string& line : report.passed) std::printf("  %s\n", line.c_str());
+    std::fflush(stdout);
+    for (const std::string& note : report.notes) std::fprintf(stderr, "rt-milter: note: %s\n", note.c_str());
+    for (const rtm::StartStatus& f : report.failures) std::fprintf(stderr, "rt-milter: %s\n", f.error().c_str());
+    return report.exit_status();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,7 +148,7 @@ int main(int argc, char** argv) {
         auto value = [&](const char* what) -> std::string {
             if (i + 1 >= argc) {
                 std::fprintf(stderr, "rt-milter: %s needs a value\n%s", what, kUsage);
-                std::exit(64);
+                std::exit(rtm::exit_status::kUsage);
             }
             return argv[++i];
         };
@@ -112,7 +165,7 @@ int main(int argc, char** argv) {
             return 0;
         } else if (a.size() > 1 && a[0] == '-') {
             std::fprintf(stderr, "rt-milter: unknown option %s\n%s", a.c_str(), kUsage);
-            return 64;
+            return rtm::exit_status::kUsage;
         } else {
             rest.push_back(a);
         }
@@ -126,13 +179,14 @@ int main(int argc, char** argv) {
     if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
         (check && test)) {
         std::fputs(kUsage, stderr);
-        return 64;
+        return rtm::exit_status::kUsage;
     }
 
     const bool interactive = check || test;
     rtm::log::init({.ident = "rt-milter",
                     .syslog = !interactive && !log_stderr,
                     .stderr_too = interactive || debug || log_stderr,
+                    .stderr_without_syslog = !interactive,
                     .level = debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
 
     if (check || test) {
@@ -140,20 +194,9 @@ int main(int argc, char** argv) {
         if (!loaded.config) {
             for (const rtm::ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
             std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
-            return 78;
+            return rtm::exit_status::kConfig;
         }
-        if (check) {
-            const bool root = geteuid() == 0;
-            const rtm::UserCheck user = rtm::check_user_setting(
-                loaded.config->user, root ? rtm::StartedAs::Root : rtm::StartedAs::Unknown);
-            if (user.fatal) {
-                std::fprintf(stderr, "rt-milter: %s\n", user.line.c_str());
-                return 78;
-            }
-            print_routes(*loaded.config);
-            if (!user.line.empty()) std::fprintf(stderr, "rt-milter: warning: %s\n", user.line.c_str());
-            return 0;
-        }
+        if (check) return check_config(*loaded.config);
         rtm::http_global_init();
         // The test mode never reads or writes the duplicate journal: a message
         // tried here must still be delivered when it really arrives.

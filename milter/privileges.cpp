@@ -10,8 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "log.h"
-
 namespace rtm {
 namespace {
 
@@ -145,7 +143,6 @@ Status drop_privileges(const ServiceUser& user) {
     if (user.uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
         return Status::failure("switched to user " + user.name + " but could become root again");
     }
-    log::info("running as user " + user.name);
     return Status::ok();
 }
 

@@ -68,7 +68,8 @@ class ActingAs {
 };
 
 // Started as root: become the service user for good (groups, gid, uid), and
-// check that root cannot be regained. Otherwise nothing to do.
+// check that root cannot be regained. Otherwise nothing to do. Says
+// nothing: the caller logs (the preflight's child drops too).
 Status drop_privileges(const ServiceUser& user);
 
 }  // namespace rtm

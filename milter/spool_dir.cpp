@@ -1,4 +1,5 @@
-// spool_dir.cpp — walking, creating and checking spool_dir by fd.
+// spool_dir.cpp — walking, creating and checking spool_dir and the
+// journal's directory by fd.
 #include "spool_dir.h"
 
 #include <dirent.h>
@@ -8,7 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "log.h"
@@ -34,18 +38,32 @@ std::string user_name(uid_t uid) {
     return pw ? std::string(pw->pw_name) : "uid " + std::to_string(uid);
 }
 
+// What a failure is about: the key, its value as configured, and the
+// directory, with the mode a directory made here gets.
+struct Subject {
+    std::string key;    // "spool_dir", "journal"
+    std::string value;  // the key's value (the journal's file)
+    std::string dir;
+    mode_t mode;
+    bool must_own;
+
+    std::string says(const std::string& what) const { return key + " " + value + ": " + what; }
+};
+
 // Why openat(parent, name, ...O_NOFOLLOW) failed, in the operator's words.
-std::string open_failure(int parent, const std::string& name, const std::string& so_far,
-                         int error) {
+StartStatus open_failure(const Subject& s, int parent, const std::string& name,
+                         const std::string& so_far, int error) {
     struct stat st {};
     if (fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(st.st_mode))
-            return so_far +
-                   " is a symbolic link; rt-milter follows none there, name the real directory";
-        if (!S_ISDIR(st.st_mode)) return so_far + " is not a directory";
+            return StartStatus::config(s.says(
+                so_far +
+                " is a symbolic link; rt-milter follows none there, name the real directory"));
+        if (!S_ISDIR(st.st_mode))
+            return StartStatus::config(s.says(so_far + " is not a directory"));
     }
-    if (error == ENOENT) return so_far + " does not exist";
-    return "cannot open " + so_far + ": " + std::strerror(error);
+    if (error == ENOENT) return StartStatus::cant_create(s.says(so_far + " does not exist"));
+    return StartStatus::cant_create(s.says("cannot open " + so_far + ": " + std::strerror(error)));
 }
 
 // Only root can change a directory owned by root that group and others
@@ -57,78 +75,123 @@ bool only_root_writes(int dir) {
 
 // Creates `name` in `parent` for `user`: as root (then fchown on the new
 // directory's fd) only where nobody else can write; elsewhere with the
-// user's own identity, so a swap there can give the user nothing.
-Status create_last(int parent, const std::string& name, const std::string& path,
-                   const ServiceUser& user) {
+// user's own identity, so a swap there can give the user nothing. The mode
+// comes from the umask at mkdir. Check: says who would, making nothing.
+StartStatus create_last(const Subject& s, int parent, const std::string& name,
+                        const ServiceUser& user, DirAction action, DirState& out) {
     const bool as_root = geteuid() == 0 && only_root_writes(parent);
-    int rc = 0;
+    const std::string who = as_root ? std::string("root") : user.name;
+    auto cannot = [&](int error) {
+        return StartStatus::cant_create(s.says("cannot create directory " + s.dir + " as user " +
+                                               who + ": " + std::strerror(error)));
+    };
+    int rc = 0, error = 0;
+    {
+        std::optional<ActingAs> acting;
+        if (!as_root) {
+            acting.emplace(user, user.gid);
+            if (!acting->status()) return StartStatus::os_error(s.says(acting->status().error()));
+        }
+        if (action == DirAction::Check) {
+            if (faccessat(parent, ".", W_OK | X_OK, AT_EACCESS) != 0) return cannot(errno);
+            out.made_by = who;
+            return StartStatus::ok();
+        }
+        const mode_t old = umask(~s.mode & 0777);
+        rc = mkdirat(parent, name.c_str(), s.mode);
+        error = errno;
+        umask(old);
+    }
+    if (rc != 0 && error != EEXIST)
+        return cannot(error);  // EEXIST: made meanwhile; checked like any other
+    if (rc != 0) return StartStatus::ok();
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(s.mode));
+    log::info("created " + (s.key == "spool_dir" ? s.key : "the " + s.key + "'s directory") + " " +
+              s.dir + " for user " + user.name + ", mode " + mode);
     if (as_root) {
-        rc = mkdirat(parent, name.c_str(), 0700);
-    } else {
-        ActingAs acting(user, user.gid);
-        if (!acting.status())
-            return Status::failure("spool_dir " + path + ": " + acting.status().error());
-        rc = mkdirat(parent, name.c_str(), 0700);
-    }
-    if (rc != 0 && errno != EEXIST) {  // EEXIST: made meanwhile; it is checked like any other
-        return Status::failure("cannot create spool_dir " + path + " as user " +
-                               (as_root ? std::string("root") : user.name) + ": " +
-                               std::strerror(errno));
-    }
-    if (rc == 0) log::info("created spool_dir " + path);
-    if (rc == 0 && as_root) {
         UniqueFd made(
             openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!made.valid() || fchown(made.get(), user.uid, user.gid) != 0) {
-            return Status::failure("cannot give spool_dir " + path + " to user " + user.name +
-                                   ": " + std::strerror(errno));
+            return StartStatus::os_error(s.says("cannot give " + s.dir + " to user " + user.name +
+                                                ": " + std::strerror(errno)));
         }
     }
-    return Status::ok();
+    return StartStatus::ok();
 }
 
-}  // namespace
-
-Status open_spool_dir(const std::string& path, const ServiceUser& user, UniqueFd& out) {
-    if (path.empty() || path[0] != '/')
-        return Status::failure("spool_dir " + path + ": not an absolute path");
-    const std::vector<std::string> parts = components(path);
+// Walks s.dir from "/" without following links, creates its last component
+// when missing, and opens it (out.fd), refusing one the user does not own
+// when s.must_own.
+StartStatus open_dir(const Subject& s, const ServiceUser& user, DirAction action, DirState& out) {
+    if (s.dir.empty() || s.dir[0] != '/')
+        return StartStatus::config(s.says("not an absolute path"));
+    const std::vector<std::string> parts = components(s.dir);
+    if (parts.empty()) return StartStatus::config(s.says("not a directory rt-milter may own"));
     UniqueFd dir(open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!dir.valid()) return Status::failure("cannot open /: " + std::string(std::strerror(errno)));
+    if (!dir.valid())
+        return StartStatus::os_error(s.says("cannot open /: " + std::string(std::strerror(errno))));
     std::string so_far;
     for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
         so_far += "/" + parts[i];
         UniqueFd next(
             openat(dir.get(), parts[i].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!next.valid())
-            return Status::failure("spool_dir " + path + ": " +
-                                   open_failure(dir.get(), parts[i], so_far, errno));
+        if (!next.valid()) return open_failure(s, dir.get(), parts[i], so_far, errno);
         dir = std::move(next);
     }
-    if (parts.empty())
-        return Status::failure("spool_dir " + path + ": not a directory rt-milter may own");
     const std::string& last = parts.back();
     struct stat st {};
     if (fstatat(dir.get(), last.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno != ENOENT)
-            return Status::failure("spool_dir " + path + ": " + std::strerror(errno));
-        if (Status s = create_last(dir.get(), last, path, user); !s) return s;
+            return StartStatus::cant_create(s.says(s.dir + ": " + std::strerror(errno)));
+        if (StartStatus made = create_last(s, dir.get(), last, user, action, out); !made)
+            return made;
+        if (!out.made_by.empty()) return StartStatus::ok();  // Check: it would be made
     }
-    UniqueFd spool(
+    UniqueFd opened(
         openat(dir.get(), last.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!spool.valid())
-        return Status::failure("spool_dir " + path + ": " +
-                               open_failure(dir.get(), last, path, errno));
-    if (fstat(spool.get(), &st) != 0)
-        return Status::failure("spool_dir " + path + ": " + std::strerror(errno));
-    if (st.st_uid != user.uid) {
-        return Status::failure("spool_dir " + path + " is owned by " + user_name(st.st_uid) +
-                               ", not by " + user.name +
-                               ", the user rt-milter runs as: give it to " + user.name +
-                               " or choose another spool_dir");
+    if (!opened.valid()) return open_failure(s, dir.get(), last, s.dir, errno);
+    if (fstat(opened.get(), &st) != 0)
+        return StartStatus::cant_create(s.says(s.dir + ": " + std::strerror(errno)));
+    if (s.must_own && st.st_uid != user.uid) {
+        return StartStatus::config(s.key + " " + s.dir + " is owned by " + user_name(st.st_uid) +
+                                   ", not by " + user.name +
+                                   ", the user rt-milter runs as: give it to " + user.name +
+                                   " or choose another " + s.key);
     }
-    out = std::move(spool);
-    return Status::ok();
+    out.fd = std::move(opened);
+    return StartStatus::ok();
+}
+
+}  // namespace
+
+StartStatus open_spool_dir(const std::string& path, const ServiceUser& user, DirAction action,
+                           DirState& out) {
+    return open_dir(Subject{"spool_dir", path, path, 0700, true}, user, action, out);
+}
+
+StartStatus open_spool_dir(const std::string& path, const ServiceUser& user, UniqueFd& out) {
+    DirState state;
+    StartStatus status = open_spool_dir(path, user, DirAction::Create, state);
+    if (status) out = std::move(state.fd);
+    return status;
+}
+
+StartStatus make_journal_dir(const std::string& journal, const ServiceUser& user, DirAction action,
+                             DirState& out) {
+    const Subject s{"journal", journal, std::filesystem::path(journal).parent_path().string(), 0750,
+                    false};
+    // An existing directory is not walked: root makes nothing in it, and the
+    // journal is opened there as the service user, links and all.
+    struct stat st {};
+    if (stat(s.dir.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return StartStatus::config(s.says(s.dir + " is not a directory"));
+        return StartStatus::ok();
+    }
+    if (errno != ENOENT)
+        return StartStatus::cant_create(
+            s.says("cannot reach " + s.dir + ": " + std::strerror(errno)));
+    return open_dir(s, user, action, out);
 }
 
 void remove_stale_spool_files(int dir, const std::string& path) {

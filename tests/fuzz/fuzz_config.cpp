@@ -1,8 +1,8 @@
 // fuzz_config.cpp — load_config_string() on any bytes: it must never crash
 // or throw (an exception escaping here is a libFuzzer crash), a result has a
 // Config exactly when it has no errors, every error prints, and a Config it
-// accepts is usable: every route's server exists (server_for() is .at()),
-// and a RouteTable over it routes a few addresses.
+// accepts is usable: it has a route, every route's server exists
+// (server_for() is .at()), and a RouteTable over it routes a few addresses.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!r.config) return 0;
     const rtm::Config& c = *r.config;
     FUZZ_CHECK(c.servers.count("rt") == 1, "an accepted config has [rt]");
+    FUZZ_CHECK(!c.routes.empty(), "an accepted config has a [[route]]");
     for (const rtm::Route& route : c.routes) {
         FUZZ_CHECK(c.servers.count(route.server) == 1, "every route's server exists");
         (void)c.server_for(route);

@@ -177,7 +177,7 @@ class Cli(MilterTestCase):
         second = os.path.join(self.workdir, "second.toml")
         write_config(second, "unix:" + path, "http://127.0.0.1:1", os.path.join(self.workdir, "spool"))
         r = self.run_milter("-c", second, "--log-stderr")
-        self.assertEqual(r.returncode, 71, r)
+        self.assertEqual(r.returncode, 73, r)  # EX_CANTCREAT: the socket cannot be made
         self.assertIn("another process is listening", r.stderr.decode())
         self.assertTrue(os.path.exists(path), "the live socket was removed")
         self.assertEqual(milter.stop(), 0)

@@ -67,10 +67,15 @@ class RootPolicy(MilterTestCase):
         self.assertIn('warning: user = "root": rt-milter runs as root on purpose', r.stderr.decode())
 
     def test_check_config_not_as_root_warns(self):
-        os.chmod(self.workdir, 0o755)
-        path = self.config(user="")
-        os.chmod(path, 0o644)
+        # The preflight runs as nobody too: the socket and the spool in a
+        # directory nobody may write, as they would be for such a daemon.
         nobody = pwd.getpwnam("nobody")
+        os.chmod(self.workdir, 0o755)
+        run = make_dir(os.path.join(self.workdir, "run"), nobody)
+        path = os.path.join(self.workdir, "rt-milter.toml")
+        write_config(path, "unix:" + os.path.join(run, "rt-milter.sock"), "http://127.0.0.1:1",
+                     os.path.join(run, "spool"), user="")
+        os.chmod(path, 0o644)
         r = self.run_milter("--check-config", "-c", path, user=nobody.pw_uid, group=nobody.pw_gid,
                             extra_groups=[])
         self.assertEqual(r.returncode, 0, r)
@@ -391,7 +396,7 @@ class NotRoot(MilterTestCase):
     def test_group_of_a_non_member_is_a_clear_error(self):
         proc, up, log, user = self.start_as_user("postfix", [])
         self.assertFalse(up)
-        self.assertEqual(proc.wait(STOP_BOUND), 71, log)
+        self.assertEqual(proc.wait(STOP_BOUND), 78, log)  # EX_CONFIG
         self.assertIn(f'socket_group = "postfix": rt-milter runs as {user.pw_name}, '
                       "who is not a member of that group", log)
 
@@ -417,7 +422,7 @@ class SpoolDirRefused(MilterTestCase):
                 os.symlink(real if named == "link" else os.path.join(real, "spool"),
                            os.path.join(self.workdir, named))
             r = self.start_with_spool(link)
-            self.assertEqual(r.returncode, 71, r)
+            self.assertEqual(r.returncode, 78, r)  # EX_CONFIG: name the real directory
             self.assertIn(f"spool_dir {link}: {os.path.join(self.workdir, named)} is a symbolic link",
                           r.stderr.decode())
 
@@ -427,7 +432,7 @@ class SpoolDirRefused(MilterTestCase):
         nobody = pwd.getpwnam("nobody")
         spool = make_dir(os.path.join(self.workdir, "spool"), nobody, 0o700)
         r = self.start_with_spool(spool)
-        self.assertEqual(r.returncode, 71, r)
+        self.assertEqual(r.returncode, 78, r)  # EX_CONFIG: someone else's directory
         self.assertIn(f"spool_dir {spool} is owned by nobody, not by root, the user rt-milter runs as",
                       r.stderr.decode())
 

@@ -1,8 +1,9 @@
 // config_test.cpp — conf/: the defaults, every key read, every kind of
 // error with its exact "file:line:col: key: what" (one table of cases),
-// several errors at once, duplicate routes, case folding of addresses, and
-// the annotated sample conf/rt-milter.toml (path from RTM_SAMPLE_CONFIG):
-// as shipped it does not run, and its commented-out examples all load.
+// several errors at once, duplicate routes, no route at all (an error),
+// case folding of addresses, and the annotated sample conf/rt-milter.toml
+// (path from RTM_SAMPLE_CONFIG): as shipped it does not run, and its
+// commented-out examples all load.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -44,7 +45,7 @@ std::string scratch_file(const std::string& name) {
 // ---- Good configurations.
 
 TEST(Config, Defaults) {
-    const Config config = load_good(kRt);
+    const Config config = load_good(kRoute);
     EXPECT_EQ(config.path, "t.toml");
     EXPECT_EQ(config.socket, "unix:/run/rt-milter/rt-milter.sock");
     EXPECT_EQ(config.socket_mode, 0660u);
@@ -64,7 +65,7 @@ TEST(Config, Defaults) {
     EXPECT_EQ(rt.ca_file, "");
     EXPECT_TRUE(rt.verify_tls);
     EXPECT_EQ(rt.max_concurrent, 16);
-    EXPECT_TRUE(config.routes.empty());
+    EXPECT_EQ(config.routes.size(), 1u);
 }
 
 TEST(Config, RouteDefaults) {
@@ -167,7 +168,7 @@ TEST(Config, SocketForms) {
          {"unix:/run/rt.sock", "local:/run/rt.sock", "inet:8890@127.0.0.1", "inet:1@localhost",
           "inet:65535@mail.example.com", "inet6:8890@[::1]", "INET6:8890@::1", "Unix:/x"}) {
         SCOPED_TRACE(socket);
-        EXPECT_EQ(load_good("socket = \"" + std::string(socket) + "\"\n" + kRt).socket, socket);
+        EXPECT_EQ(load_good("socket = \"" + std::string(socket) + "\"\n" + kRoute).socket, socket);
     }
 }
 
@@ -188,7 +189,23 @@ TEST(Config, QueueAndActionAllowedInEveryMode) {
 }
 
 TEST(Config, EmptyDelimiterTurnsExtensionsOff) {
-    EXPECT_EQ(load_good("recipient_delimiter = \"\"\n" + kRt).recipient_delimiter, "");
+    EXPECT_EQ(load_good("recipient_delimiter = \"\"\n" + kRoute).recipient_delimiter, "");
+}
+
+// No [[route]], no start: one error about the whole file, last, whatever
+// else is wrong (a fresh install's sample has its routes commented out).
+const std::string kNoRoute =
+    "t.toml: no [[route]]: rt-milter has nothing to deliver; add your RT addresses (see "
+    "rt-milter.toml(5))";
+
+TEST(Config, NoRouteIsAnError) {
+    EXPECT_EQ(errors_of(kRt), std::vector<std::string>{kNoRoute});
+    EXPECT_EQ(errors_of("route = []\n" + kRt), std::vector<std::string>{kNoRoute});
+    EXPECT_EQ(errors_of("# [rt]\n# url = \"https://rt.example.com\"\n# [[route]]\n"),
+              (std::vector<std::string>{
+                  "t.toml:1:1: rt: missing; add an [rt] table with the base URL of your RT, e.g. "
+                  "url = \"https://rt.example.com\"",
+                  kNoRoute}));
 }
 
 TEST(Config, AddressesAreCaseFolded) {
@@ -637,9 +654,12 @@ void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
 
 class ConfigErrors : public ::testing::TestWithParam<ErrorCase> {};
 
+// A case whose file has no `route` key at all is also told it has no
+// [[route]] (see NoRouteIsAnError): that error comes last.
 TEST_P(ConfigErrors, ReportedExactly) {
-    EXPECT_EQ(errors_of(GetParam().text), std::vector<std::string>{GetParam().error})
-        << GetParam().text;
+    std::vector<std::string> expected{GetParam().error};
+    if (GetParam().text.find("route") == std::string::npos) expected.push_back(kNoRoute);
+    EXPECT_EQ(errors_of(GetParam().text), expected) << GetParam().text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Config, ConfigErrors, ::testing::ValuesIn(kErrorCases),
