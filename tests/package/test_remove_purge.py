@@ -70,7 +70,7 @@ class RemoveAndPurge(unittest.TestCase):
         self.assertEqual(ph.dpkg_status(), "")
         for path in ("/etc/rt-milter", ph.STATE_DIR, ph.SPOOL_DIR, ph.CHROOT_SOCKET_DIR):
             self.assertFalse(os.path.exists(path), f"purge removes {path}")
-        left = [f for f in files if os.path.isfile(f) or os.path.islink(f)]
+        left = [f for f in files if os.path.lexists(f) and not os.path.isdir(f)]
         self.assertEqual(left, [], "files of the package after purge")
         self.assertEqual(ph.processes_of(ph.BINARY), [])
 
