@@ -6,7 +6,8 @@ miltertest; the system users tests start it for; writing a config into a per-tes
 the foreground on a unix or inet loopback socket and waiting (bounded) until
 the socket accepts; running one miltertest script with -D parameters;
 stopping rt-milter with SIGTERM by pid and bounding its exit; reading its
-stderr log; and MilterTestCase, the unittest base class that ties one
+stderr log; reading a systemd unit's [Service] section (read_unit, also for
+tests/package); and MilterTestCase, the unittest base class that ties one
 exchange (stub + rt-milter + script) together and checks what RT received.
 """
 
@@ -112,6 +113,45 @@ def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_dir(path: str, owner: pwd.struct_passwd, mode: int = 0o755) -> str:
+    """path (and missing parents), owned by owner, with mode."""
+    os.makedirs(path, exist_ok=True)
+    os.chown(path, owner.pw_uid, owner.pw_gid)
+    os.chmod(path, mode)
+    return path
+
+
+def wait_accepting(path: str, proc: subprocess.Popen, bound: float) -> bool:
+    """Whether the unix socket at path accepts a connection within bound
+    seconds while proc lives."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(path)
+                return True
+            except OSError:
+                time.sleep(0.02)
+    return False
+
+
+def read_unit(path: str) -> dict:
+    """A systemd unit file's [Service] section: key -> list of values, in order."""
+    service, section = {}, None
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith(("#", ";")):
+                continue
+            if line.startswith("["):
+                section = line
+                continue
+            key, _, value = line.partition("=")
+            if section == "[Service]":
+                service.setdefault(key.strip(), []).append(value.strip())
+    return service
 
 
 class RtMilter:

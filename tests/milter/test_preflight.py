@@ -29,19 +29,12 @@ import threading
 import time
 
 from milter_harness import (RT_MILTER, RUN_AS, START_BOUND, STOP_BOUND, MilterTestCase, RtMilter,
-                            ensure_system_user, write_config)
+                            ensure_system_user, make_dir, wait_accepting, write_config)
 
 RUN_BOUND = 30
 SERVICE_USER = "rtm-test"  # created by the tests when missing
 ROUTE = ({"address": "rt@example.com", "queue": "General"},)
 NO_ROUTE_LINE = ": no [[route]]: rt-milter has nothing to deliver; add your RT addresses (see rt-milter.toml(5))"
-
-
-def make_dir(path: str, owner: pwd.struct_passwd, mode: int = 0o755) -> str:
-    os.makedirs(path, exist_ok=True)
-    os.chown(path, owner.pw_uid, owner.pw_gid)
-    os.chmod(path, mode)
-    return path
 
 
 def error_lines(text: str) -> list:
@@ -94,17 +87,6 @@ class Preflight(MilterTestCase):
         with open(os.path.join(self.workdir, "rt-milter.log"), errors="replace") as fh:
             return fh.read()
 
-    def wait_accepting(self, path: str, proc: subprocess.Popen) -> bool:
-        deadline = time.monotonic() + START_BOUND
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket(socket.AF_UNIX) as s:
-                try:
-                    s.connect(path)
-                    return True
-                except OSError:
-                    time.sleep(0.02)
-        return False
-
     def assert_refused(self, status: int, line: str, daemon_kw=None, check_kw=None):
         """The daemon exits `status` with `line` as its one error, having
         bound no socket; --check-config exits the same with the same line."""
@@ -147,7 +129,7 @@ class Preflight(MilterTestCase):
         self.assertIn(f"journal {journal}: its directory is made at start by root", check.stdout)
         self.assertFalse(os.path.exists(os.path.dirname(journal)), "--check-config made it")
         proc = self.start("--log-stderr")
-        self.assertTrue(self.wait_accepting(self.sock, proc), self.log())
+        self.assertTrue(wait_accepting(self.sock, proc, START_BOUND), self.log())
         made = os.stat(os.path.dirname(journal))
         self.assertEqual((made.st_uid, made.st_gid, stat.S_IMODE(made.st_mode)),
                          (self.user.pw_uid, self.user.pw_gid, 0o750))
@@ -160,7 +142,7 @@ class Preflight(MilterTestCase):
         journal = os.path.join(self.home, "state", "journal.sqlite")
         self.config(journal=journal, user="")
         proc = self.start("--log-stderr", **self.as_service_user())
-        self.assertTrue(self.wait_accepting(self.sock, proc), self.log())
+        self.assertTrue(wait_accepting(self.sock, proc, START_BOUND), self.log())
         made = os.stat(os.path.dirname(journal))
         self.assertEqual((made.st_uid, stat.S_IMODE(made.st_mode)), (self.user.pw_uid, 0o750))
         proc.send_signal(signal.SIGTERM)

@@ -22,7 +22,8 @@ import subprocess
 import time
 
 from milter_harness import (HERE, RT_MILTER, SENDER, START_BOUND, STOP_BOUND,
-                            MilterTestCase, ensure_system_user, run_miltertest, write_config)
+                            MilterTestCase, ensure_system_user, make_dir, run_miltertest, wait_accepting,
+                            write_config)
 
 RUN_BOUND = 30
 SERVICE_USER = "rtm-test"  # created by the tests when missing
@@ -107,25 +108,6 @@ class CreatedFiles(MilterTestCase):
 def service_user() -> pwd.struct_passwd:
     """The unprivileged system user the tests start rt-milter for."""
     return ensure_system_user(SERVICE_USER)
-
-
-def make_dir(path: str, owner: pwd.struct_passwd, mode: int = 0o755) -> str:
-    os.makedirs(path, exist_ok=True)
-    os.chown(path, owner.pw_uid, owner.pw_gid)
-    os.chmod(path, mode)
-    return path
-
-
-def wait_accepting(path: str, proc: subprocess.Popen, bound: float) -> bool:
-    deadline = time.monotonic() + bound
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket(socket.AF_UNIX) as s:
-            try:
-                s.connect(path)
-                return True
-            except OSError:
-                time.sleep(0.02)
-    return False
 
 
 def strace_events(trace: str) -> list:

@@ -35,7 +35,7 @@ import subprocess
 import time
 
 from milter_harness import (GENERAL, HERE, MILTERTEST, RT_MILTER, SCRIPT_BOUND, SENDER,
-                            START_BOUND, STOP_BOUND, MilterTestCase, ensure_system_user)
+                            START_BOUND, STOP_BOUND, MilterTestCase, ensure_system_user, read_unit)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 UNIT = os.path.join(REPO, "packaging", "rt-milter.service")
@@ -52,23 +52,6 @@ SAMPLE_PATHS = {"socket": "unix:/var/spool/postfix/rt-milter/rt-milter.sock",
                 "spool_dir": "/var/spool/rt-milter",
                 "journal": "/var/lib/rt-milter/journal.sqlite"}
 BUILTIN_SOCKET = "unix:/run/rt-milter/rt-milter.sock"  # Sendmail's, the default
-
-
-def read_unit(path: str) -> dict:
-    """The [Service] section: key -> list of values, in order."""
-    service, section = {}, None
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            if line.startswith("["):
-                section = line
-                continue
-            key, _, value = line.partition("=")
-            if section == "[Service]":
-                service.setdefault(key.strip(), []).append(value.strip())
-    return service
 
 
 def links(binary: str, pattern: str) -> bool:

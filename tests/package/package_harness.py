@@ -43,6 +43,9 @@ from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "milter"))
+
+from milter_harness import read_unit  # noqa: E402  (also test_package's ph.read_unit)
 PACKAGE_DIR = os.path.realpath(os.environ.get("PACKAGE_DIR")
                                or os.path.join(REPO, "build", "package"))
 DEB_DIR = os.path.join(PACKAGE_DIR, "deb")
@@ -190,23 +193,6 @@ def processes_of(exe: str) -> list:
 # --------------------------------------------------------------------------
 # The unit, run as systemd would
 # --------------------------------------------------------------------------
-
-def read_unit(path: str) -> dict:
-    """The [Service] section: key -> list of values, in order."""
-    service, section = {}, None
-    with open(path) as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith(("#", ";")):
-                continue
-            if line.startswith("["):
-                section = line
-                continue
-            key, _, value = line.partition("=")
-            if section == "[Service]":
-                service.setdefault(key.strip(), []).append(value.strip())
-    return service
-
 
 class Namespace:
     """A private mount namespace in which `source` is bind-mounted over
