@@ -15,11 +15,13 @@ started (SIGTERM, then SIGKILL after a bound). Must not: touch /etc/nginx,
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -161,6 +163,27 @@ class Front:
         """The status of each request for the mail gateway, in order."""
         return [int(m.group(1)) for line in self.access_lines()
                 if (m := re.search(r'"POST /REST/1\.0/NoAuth/mail-gateway HTTP/1\.1" (\d{3}) ', line))]
+
+
+# The gateway's path as a client may spell it: each must meet the lock
+# (403), none may slip past it to RT.
+GATEWAY_SPELLINGS = ("/REST/1.0/NoAuth/mail-gateway", "/REST/1.0/NoAuth//mail-gateway",
+                     "//REST/1.0/NoAuth/mail-gateway", "/rest/1.0/noauth/MAIL-GATEWAY",
+                     "/REST/1.0/NoAuth/mail-gateway/", "/REST/1.0/NoAuth/./mail-gateway",
+                     "/REST/1.0/x/../NoAuth/mail-gateway", "/REST/1.0/NoAuth/mail%2Dgateway",
+                     "/REST/1.0/NoAuth/mail-gateway?queue=General")
+
+
+def post_status(front: "Front", path: str, ca: str) -> int:
+    """The status of an empty POST to path at the front, with no credential."""
+    context = ssl.create_default_context(cafile=ca)
+    conn = http.client.HTTPSConnection("localhost", front.port, context=context, timeout=30)
+    try:
+        conn.request("POST", path, body=b"message=x",
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 class NginxFront(Front):
