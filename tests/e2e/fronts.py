@@ -114,6 +114,18 @@ class Front:
     def write(self) -> None:
         raise NotImplementedError
 
+    def write_site(self, recipe: str, replacements: list, secret_name: str, secret_line: str) -> None:
+        """The recipe with its texts replaced, as rt-gateway.conf, and the
+        secret file it includes (mode 0600; empty without the secret)."""
+        with open(recipe) as fh:
+            site = replace_all(fh.read(), replacements, recipe)
+        with open(os.path.join(self.dir, "rt-gateway.conf"), "w") as fh:
+            fh.write(site)
+        secret = os.path.join(self.dir, secret_name)
+        with open(secret, "w") as fh:
+            fh.write(secret_line if self.secret else "")
+        os.chmod(secret, 0o600)
+
     def start(self) -> "Front":
         for _ in range(3):  # a port taken meanwhile: another one
             self.port = free_port()
@@ -190,8 +202,6 @@ class NginxFront(Front):
     NAME = "nginx"
 
     def write(self) -> None:
-        with open(NGINX_RECIPE) as fh:
-            recipe = fh.read()
         replacements = [("/etc/nginx/rt-gateway/", self.dir + "/"),
                         ("    listen 443 ssl;\n", f"    listen 127.0.0.1:{self.port} ssl;\n"),
                         ("    listen [::]:443 ssl;\n", ""),
@@ -199,12 +209,7 @@ class NginxFront(Front):
         if not self.certificate:  # as packaging/nginx/README says for the secret alone
             replacements += [("    ssl_client_certificate " + self.dir + "/client-ca.pem;\n", ""),
                              ("    ssl_verify_client optional;\n", "")]
-        site = replace_all(recipe, replacements, NGINX_RECIPE)
-        with open(os.path.join(self.dir, "rt-gateway.conf"), "w") as fh:
-            fh.write(site)
-        with open(os.path.join(self.dir, "secret.map"), "w") as fh:
-            fh.write(f'"{SECRET}" 1;\n' if self.secret else "")
-        os.chmod(os.path.join(self.dir, "secret.map"), 0o600)
+        self.write_site(NGINX_RECIPE, replacements, "secret.map", f'"{SECRET}" 1;\n')
         tmp = os.path.join(self.dir, "tmp")
         os.makedirs(tmp, exist_ok=True)
         os.chmod(tmp, 0o755)
@@ -235,8 +240,6 @@ class ApacheFront(Front):
     MODULES = ("mpm_event", "authz_core", "socache_shmcb", "ssl", "proxy", "proxy_http", "headers")
 
     def write(self) -> None:
-        with open(APACHE_RECIPE) as fh:
-            recipe = fh.read()
         replacements = [("/etc/apache2/rt-gateway/", self.dir + "/"),
                         ("Listen 443\n", f"Listen 127.0.0.1:{self.port}\n"),
                         ("<VirtualHost *:443>", f"<VirtualHost 127.0.0.1:{self.port}>"),
@@ -244,12 +247,7 @@ class ApacheFront(Front):
         if not self.certificate:  # as packaging/apache/README says for the secret alone
             replacements += [("    SSLCACertificateFile " + self.dir + "/client-ca.pem\n", ""),
                              ("    SSLVerifyClient optional\n", ""), ("    SSLVerifyDepth 2\n", "")]
-        site = replace_all(recipe, replacements, APACHE_RECIPE)
-        with open(os.path.join(self.dir, "rt-gateway.conf"), "w") as fh:
-            fh.write(site)
-        with open(os.path.join(self.dir, "secret.conf"), "w") as fh:
-            fh.write(f'Define RT_GATEWAY_SECRET "{SECRET}"\n' if self.secret else "")
-        os.chmod(os.path.join(self.dir, "secret.conf"), 0o600)
+        self.write_site(APACHE_RECIPE, replacements, "secret.conf", f'Define RT_GATEWAY_SECRET "{SECRET}"\n')
         run = os.path.join(self.dir, "run")
         os.makedirs(run, exist_ok=True)
         loads = "".join(f"LoadModule {m}_module {APACHE_MODULES}/mod_{m}.so\n" for m in self.MODULES)
