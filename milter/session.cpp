@@ -503,7 +503,12 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
     }
     for (const Delivery& d : deliveries) {
         line += ", rt=" + join_commas(d.recipients) + " -> " + describe_target(d) + " (" +
-                std::string(to_string(d.reply.kind)) + ", " + d.reply.summary() + ", " + fixed(d.seconds) + "s)";
+                std::string(to_string(d.reply.kind)) + ", " + d.reply.summary();
+        // RT's own gateway never says 403: a web server in front of it does.
+        if (d.reply.http_status == 403)
+            line += ": refused before RT, a locked gateway? see client_cert, client_key, header_files of server " +
+                    d.server;
+        line += ", " + fixed(d.seconds) + "s)";
     }
     line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_since(tx_->started));
     log::info(line);

@@ -87,7 +87,8 @@ class FrontCase(E2ECase):
                                             r"delivered: RT did not take it; try again later$", sent)
         self.assertNoTicket(tok)
         qid = self.assertNotQueued(sent.msgid)
-        self.assertIn("-> locked queue=General (temporary, HTTP request failed: 403 Forbidden",
+        self.assertIn("-> locked queue=General (temporary, HTTP request failed: 403 Forbidden: refused before "
+                      "RT, a locked gateway? see client_cert, client_key, header_files of server locked, ",
                       self.summary(qid))
         self.assertEqual(front.gateway_statuses(), [403], front.access_lines())
         tok = self.token()
