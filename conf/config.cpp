@@ -2,11 +2,14 @@
 // per TOML table (top level, [rt] / [servers.NAME], [[route]]) says which
 // keys exist, which are required and how each is read and checked. Every
 // problem is collected with its source position, and the rules that span
-// tables (route.server names a server, no two routes share an address) and
+// tables (route.server names a server, no two routes share an address),
+// the secret files of a locked gateway (their owners depend on `user`) and
 // the one about the whole file (at least one [[route]]) run after the walk. Nothing here throws past load_config_*. config_keys()
 // lists every key from the same tables, for the man page test.
 #include "config.h"
 
+#include <pwd.h>
+#include <unistd.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -18,6 +21,7 @@
 #include <memory>
 #include <tuple>
 
+#include "credentials.h"
 #include "value_checks.h"
 
 namespace rtm {
@@ -253,6 +257,36 @@ void read_table(const toml::table& table, std::string_view key, const Field<Targ
                                std::string(field.if_missing));
 }
 
+// header_files = { "NAME" = "/path", ... }: names and paths now; the
+// values once `user` is known (check_secret_files).
+void read_header_files(const Slot& slot, RtServer& server) {
+    const auto* table = slot.node.as_table();
+    if (table == nullptr) {
+        return wrong_type(slot, "a table of header names and files, e.g. { \"X-RT-Gateway-Secret\" = "
+                                "\"/etc/rt-milter/gateway.secret\" }");
+    }
+    std::vector<HeaderFile> files;
+    bool good = true;
+    for (auto&& [name, node] : *table) {
+        const Slot entry{node, child_key(slot.key, name.str()), slot.diagnostics};
+        HeaderFile file{std::string(name.str()), "", ""};
+        Status named = check_header_name(file.name);
+        const bool twice = std::any_of(files.begin(), files.end(), [&file](const HeaderFile& f) {
+            return ascii_lower(f.name) == ascii_lower(file.name);
+        });
+        if (!named || twice) {
+            slot.diagnostics.report(name.source(), entry.key,
+                                    twice ? "the same header twice (names compare ignoring case)" : named.error());
+            good = false;
+        } else if (read_string(entry, file.path, check_absolute_path)) {
+            files.push_back(std::move(file));
+        } else {
+            good = false;
+        }
+    }
+    if (good) server.header_files = std::move(files);
+}
+
 constexpr Field<RtServer> kServerFields[] = {
     {"url",
      [](const Slot& s, RtServer& server) {
@@ -276,6 +310,15 @@ constexpr Field<RtServer> kServerFields[] = {
          if (read_string_list(s, server.redirect_hosts, check_host_name))
              for (std::string& host : server.redirect_hosts) host = ascii_lower(host);
      }},
+    {"strip_rt_headers",
+     [](const Slot& s, RtServer& server) { read_bool(s, server.strip_rt_headers); }},
+    {"client_cert",
+     [](const Slot& s, RtServer& server) { read_string(s, server.client_cert, check_client_cert); }},
+    {"client_key",
+     [](const Slot& s, RtServer& server) {
+         read_string(s, server.client_key, check_optional_absolute_path);
+     }},
+    {"header_files", read_header_files},
 };
 
 void read_server(const Slot& slot, const std::string& name, Config& config) {
@@ -454,6 +497,63 @@ void check_routes(const TopLevel& top, Diagnostics& diagnostics) {
     }
 }
 
+// Who may own a secret file: root and the user rt-milter runs as (`user`,
+// else whoever loads the file: the daemon that has become its user).
+std::vector<uid_t> secret_file_owners(const Config& config) {
+    uid_t service = geteuid();
+    if (!config.user.empty())
+        if (const passwd* pw = getpwnam(config.user.c_str())) service = pw->pw_uid;
+    return secret_owners(service);
+}
+
+// A locked gateway's settings of each server: client_cert and client_key
+// together, https only, and the secret files read: the key checked as one,
+// each header value read into its HeaderFile.
+void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& diagnostics) {
+    const std::vector<uid_t> owners = secret_file_owners(top.config);
+    for (auto& [name, server] : top.config.servers) {
+        const std::string prefix = name == "rt" ? "rt" : "servers." + key_text(name);
+        const toml::table* table =
+            name == "rt" ? root["rt"].as_table() : root["servers"][name].as_table();
+        if (table == nullptr) continue;
+        auto report = [&](std::string_view key, std::string what) {
+            diagnostics.report(table->get(key)->source(), prefix + "." + std::string(key), std::move(what));
+        };
+        // As written (a value that was refused already still counts as
+        // given; "" and {} are the defaults, none).
+        auto given = [table](std::string_view key) {
+            const toml::node* node = table->get(key);
+            return node && !(node->is_string() && node->as_string()->get().empty()) &&
+                   !(node->is_table() && node->as_table()->empty());
+        };
+        const bool cert = given("client_cert"), key = given("client_key");
+        if (cert != key) {
+            report(cert ? "client_cert" : "client_key",
+                   "client_cert and client_key go together: set both (the certificate and its private key), or "
+                   "neither");
+        }
+        const bool http = ascii_lower(server.url).starts_with("http://");
+        for (std::string_view credential : {"client_cert", "header_files"}) {
+            if (http && given(credential)) {
+                report(credential, "needs an https:// url: over " + quoted(server.url) +
+                                       " the credentials would travel in clear text");
+            }
+        }
+        if (!server.client_key.empty()) {
+            std::string ignored;
+            if (Status s = read_secret_file(server.client_key, owners, 1 << 20, ignored); !s)
+                report("client_key", s.error());
+        }
+        const toml::table* headers = table->get_as<toml::table>("header_files");
+        for (HeaderFile& file : server.header_files) {
+            if (Status s = read_header_file(file.path, owners, file.value); !s) {
+                diagnostics.report(headers->get(file.name)->source(),
+                                   prefix + ".header_files." + key_text(file.name), s.error());
+            }
+        }
+    }
+}
+
 constexpr std::string_view kNoRoute =
     "no [[route]]: rt-milter has nothing to deliver; add your RT addresses (see rt-milter.toml(5))";
 
@@ -504,6 +604,7 @@ LoadResult load_config_string(std::string_view text, const std::string& path) {
     top.config.path = path;
     read_table(root, "", kTopLevelFields, top, diagnostics);
     check_routes(top, diagnostics);
+    check_secret_files(root, top, diagnostics);
     std::vector<ConfigError> errors = diagnostics.take();
     // A file with no [[route]] is valid TOML for the schema, but rt-milter
     // would start and deliver nothing: the one error about the whole file

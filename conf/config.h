@@ -15,6 +15,14 @@
 
 namespace rtm {
 
+// An extra request header for a locked gateway, its value read at load
+// from a secret file (relay/credentials.h). The value is shown nowhere.
+struct HeaderFile {
+    std::string name;
+    std::string path;
+    std::string value;
+};
+
 // One RT server: [rt] is the default, [servers.NAME] are further ones.
 struct RtServer {
     std::string name;           // "rt" for the default, else the NAME of [servers.NAME]
@@ -28,6 +36,16 @@ struct RtServer {
     long deadline = 240;        // seconds one POST may take in all, redirects included (1..7200):
                                 // a dripping RT cannot hold a message past it
     std::vector<std::string> redirect_hosts;  // other hosts a redirect may lead to (lower case)
+    // Leave RT's own header fields (RT-Send-Cc, RT-Attach, ..., a sender's
+    // X-RT-Mail-Extension: relay/rt_headers.h) out of the copy posted here.
+    bool strip_rt_headers = true;
+    // A locked gateway (https only): a client certificate and key for
+    // mutual TLS, and extra headers whose values come from secret files.
+    // Sent only to url's own scheme, host and port, never after a redirect
+    // to another one.
+    std::string client_cert;             // "" = none; client_key then too
+    std::string client_key;              // a secret file
+    std::vector<HeaderFile> header_files;  // in the file's order
 };
 
 enum class ExtensionMode { None, Queue, Ticket, Action };

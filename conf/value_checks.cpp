@@ -1,5 +1,6 @@
 // value_checks.cpp — the single-value checks of value_checks.h. Pure string
-// logic, except check_ca_file, which looks at the file system. Messages say
+// logic, except check_ca_file and check_client_cert, which look at the file
+// system. Messages say
 // what is wrong and what is allowed, and end with the value as given.
 #include "value_checks.h"
 
@@ -238,15 +239,22 @@ Problem check_optional_absolute_path(std::string_view path) {
     return path.empty() ? std::nullopt : check_absolute_path(path);
 }
 
-Problem check_ca_file(std::string_view path) {
+namespace {
+
+Problem check_readable(std::string_view path, std::string_view give) {
     if (path.empty()) return std::nullopt;
     if (Problem problem = check_absolute_path(path)) return problem;
     const std::string file(path);
     struct stat status {};
     if (::access(file.c_str(), R_OK) != 0 || ::stat(file.c_str(), &status) != 0)
         return "cannot read " + quoted(path) + ": " + std::strerror(errno);
-    if (S_ISDIR(status.st_mode)) return quoted(path) + " is a directory; give the CA bundle file";
+    if (S_ISDIR(status.st_mode)) return quoted(path) + " is a directory; give " + std::string(give);
     return std::nullopt;
 }
+
+}  // namespace
+
+Problem check_ca_file(std::string_view path) { return check_readable(path, "the CA bundle file"); }
+Problem check_client_cert(std::string_view path) { return check_readable(path, "the certificate file (PEM)"); }
 
 }  // namespace rtm

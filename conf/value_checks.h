@@ -39,5 +39,6 @@ Problem check_host_name(std::string_view host);  // a redirect target: name or a
 Problem check_absolute_path(std::string_view path);
 Problem check_optional_absolute_path(std::string_view path);  // "" allowed
 Problem check_ca_file(std::string_view path);                 // "" allowed, else readable
+Problem check_client_cert(std::string_view path);             // "" allowed, else readable
 
 }  // namespace rtm

@@ -48,8 +48,8 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
 
 Before it listens, the daemon checks what delivery needs, as the user it runs
 as: the journal opens and takes a write (its directory is made when missing),
-the spool takes a file, TLS files are readable, the socket can be bound.
---check-config checks the same and creates nothing. No syslog at /dev/log:
+the spool takes a file, TLS and header files are readable, the socket can be
+bound. --check-config checks the same and creates nothing. No syslog at /dev/log:
 the daemon logs to standard error. Under systemd (Type=notify) it sends
 READY=1 once it listens, RELOADING=1 and READY=1 around a reload, STOPPING=1.
 
@@ -60,7 +60,8 @@ unreadable; 1 the daemon's milter loop failed; 64 usage error; 71 the system
 refused (fork, switching user); 73 cannot create or write the journal, the
 spool, a directory for them or the socket (also: the socket is in use);
 78 configuration error (the file, no [[route]], user, socket_group, an
-unreadable TLS file, a directory that is someone else's or a link).
+unreadable TLS or header file, a secret file others can read, a directory
+that is someone else's or a link).
 )";
 
 void print_routes(const rtm::Config& c) {
@@ -69,10 +70,15 @@ void print_routes(const rtm::Config& c) {
                 c.recipient_delimiter.c_str(), std::string(rtm::to_string(c.on_refusal)).c_str(),
                 static_cast<unsigned long long>(c.max_message_size));
     for (const auto& [name, s] : c.servers) {
-        std::printf("server %s: %s (timeout %lds, deadline %lds, max_concurrent %d, TLS verification %s%s)\n",
+        std::printf("server %s: %s (timeout %lds, deadline %lds, max_concurrent %d, TLS verification %s%s%s)\n",
                     name.c_str(), rtm::redact_url(s.url).c_str(), s.timeout, s.deadline, s.max_concurrent,
-                    s.verify_tls ? "on" : "OFF",
-                    s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str());
+                    s.verify_tls ? "on" : "OFF", s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str(),
+                    s.strip_rt_headers ? "" : ", RT's own header fields KEPT (strip_rt_headers = false)");
+        // Where the credentials come from, never what they are.
+        if (!s.client_cert.empty())
+            std::printf("  client certificate %s, key %s\n", s.client_cert.c_str(), s.client_key.c_str());
+        for (const rtm::HeaderFile& h : s.header_files)
+            std::printf("  header %s: value from %s (not shown)\n", h.name.c_str(), h.path.c_str());
     }
     std::printf("%zu route(s):\n", c.routes.size());
     for (const rtm::Route& r : c.routes) {

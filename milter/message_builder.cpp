@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "rt_headers.h"
 #include "value_checks.h"  // ascii_lower
 
 namespace rtm {
@@ -75,7 +76,15 @@ Status MessageBuilder::header(std::string_view name, std::string_view value) {
     if (!lead_space_kept_) line += ' ';
     line.append(value);
     line += "\r\n";
-    return append_lf(line);
+    // The line ends in CRLF, so append_lf holds nothing back: its bytes
+    // are exactly [before, size()).
+    const std::uint64_t before = message_.size();
+    Status appended = append_lf(line);
+    if (const std::string_view own = rt_own_header(name); appended && !own.empty()) {
+        rt_header_ranges_.push_back({before, message_.size()});
+        rt_header_names_.emplace_back(own);
+    }
+    return appended;
 }
 
 Status MessageBuilder::end_of_headers() { return append_lf("\r\n"); }

@@ -2,11 +2,15 @@
 // milter's header and body callbacks into a relay Message (memory, then an
 // unlinked spool file). Header names, values, folding and spacing are kept
 // as the MTA passes them (with SMFIP_HDR_LEADSPC); line ends become LF, as
-// local delivery hands mail to rt-mailgate. Counts bytes for size limits.
+// local delivery hands mail to rt-mailgate. Counts bytes for size limits,
+// and notes where RT's own header fields (rt_headers.h) stand, so that a
+// server that strips them is posted the message without them.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "message.h"
 #include "sha256.h"
@@ -26,6 +30,10 @@ public:
 
     const Message& message() const { return message_; }
     std::uint64_t size() const { return message_.size(); }
+    // The message less RT's own header fields (rt_headers.h), and RT's
+    // spelling of each field left out, in message order.
+    MessageView without_rt_headers() const { return MessageView(message_, rt_header_ranges_); }
+    const std::vector<std::string>& rt_header_names() const { return rt_header_names_; }
 
     // What identifies this message across a client's retries, for the
     // duplicate journal: "sha256:" of the whole message less its trace
@@ -40,6 +48,8 @@ private:
     Status append_lf(std::string_view text);  // CRLF → LF, a CR at a chunk's end held back
 
     Message message_;
+    std::vector<ByteRange> rt_header_ranges_;
+    std::vector<std::string> rt_header_names_;
     Sha256 digest_;
     bool lead_space_kept_;
     bool pending_cr_ = false;

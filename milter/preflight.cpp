@@ -104,12 +104,17 @@ bool connects(const sockaddr* address, socklen_t length) {
 }
 
 // Every file the daemon reads besides its configuration: the TLS files of
-// each RT server, by their dotted keys.
+// each RT server and the secret files of a locked gateway (read again at
+// every reload, by the service user), by their dotted keys.
 std::vector<std::pair<std::string, std::string>> files_read(const Config& config) {
     std::vector<std::pair<std::string, std::string>> files;
     for (const auto& [name, server] : config.servers) {
         const std::string prefix = name == "rt" ? "rt." : "servers." + name + ".";
         if (!server.ca_file.empty()) files.emplace_back(prefix + "ca_file", server.ca_file);
+        if (!server.client_cert.empty()) files.emplace_back(prefix + "client_cert", server.client_cert);
+        if (!server.client_key.empty()) files.emplace_back(prefix + "client_key", server.client_key);
+        for (const HeaderFile& h : server.header_files)
+            files.emplace_back(prefix + "header_files." + h.name, h.path);
     }
     return files;
 }

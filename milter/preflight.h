@@ -1,6 +1,6 @@
 // preflight.h — what rt-milter checks before it listens, at start and in
 // --check-config, so that a daemon that starts can deliver: each TLS file
-// is readable, the spool takes a file, the journal opens and takes a
+// (ca_file, client_cert, client_key) and header file is readable, the spool takes a file, the journal opens and takes a
 // write, and the milter socket can be bound. The directories are made
 // ready first by the identity rt-milter was started with (spool_dir.h);
 // the files are checked in a child process that has become the service

@@ -51,6 +51,10 @@ void ServerPool::work() {
                     options.verify_tls = server_.verify_tls;
                     options.deadline_seconds = server_.deadline;
                     options.redirect_hosts = server_.redirect_hosts;
+                    options.client_cert = server_.client_cert;
+                    options.client_key = server_.client_key;
+                    for (const HeaderFile& h : server_.header_files)
+                        options.extra_headers.push_back({h.name, h.value});
                     client = std::make_unique<RtClient>(std::move(options));
                 }
                 use = client.get();

@@ -39,7 +39,7 @@ std::string describe_target(const Delivery& d) {
     return s;
 }
 
-std::string join_recipients(const std::vector<std::string>& raws) {
+std::string join_commas(const std::vector<std::string>& raws) {
     std::string s;
     for (const std::string& r : raws) s += (s.empty() ? "" : ",") + r;
     return s;
@@ -265,11 +265,12 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
     const Message& message = tx_->message->message();
     // One job per target, run by a worker of the target's RT server (a fixed
     // pool, max_concurrent strong); this thread keeps the MTA waiting.
-    auto job_for = [&runtime, &message](Delivery& d, std::string prefix) {
+    auto job_for = [&runtime](Delivery& d, std::string prefix, MessageView message) {
         const auto queued = Clock::now();
         ServerPool& pool = runtime->pool(d.server);
         const auto start_by = queued + std::chrono::seconds(pool.server().timeout);
-        auto job = [&d, &runtime, &message, &pool, queued, start_by, prefix = std::move(prefix)](RtClient* client) {
+        auto job = [&d, &runtime, &pool, queued, start_by, prefix = std::move(prefix),
+                    message = std::move(message)](RtClient* client) {
             try {
                 if (!client) {
                     d.reply = classify_transport_failure(
@@ -307,10 +308,15 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
     for (Delivery& d : deliveries) {
         if (d.from_journal) continue;
         const std::string prefix = posted_prefix(tx_->sender, d.extension);
-        d.posted_size = prefix.size() + message.size();
+        // RT's own fields from the sender: out, unless this server is told to keep them.
+        d.rt_headers_left_out = runtime->pool(d.server).server().strip_rt_headers &&
+                                !tx_->message->rt_header_names().empty();
+        const MessageView posted =
+            d.rt_headers_left_out ? tx_->message->without_rt_headers() : MessageView(message);
+        d.posted_size = prefix.size() + posted.size();
         if (inspect_) {
-            std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(message.size(), 600)), '\0');
-            head.resize(static_cast<std::size_t>(std::max(0L, message.read_at(0, head.data(), head.size()))));
+            std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(posted.size(), 600)), '\0');
+            head.resize(static_cast<std::size_t>(std::max(0L, posted.read_at(0, head.data(), head.size()))));
             d.posted_head = prefix + head.substr(0, head.rfind('\n') + 1);
         }
         if (dry_run_) {
@@ -318,7 +324,7 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
             continue;
         }
         try {
-            posts.push_back(job_for(d, prefix));
+            posts.push_back(job_for(d, prefix, posted));
         } catch (const std::exception& e) {  // no worker could be started: RT was not asked
             d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
         }
@@ -362,7 +368,7 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         } else if (state == Journal::State::InDoubt && config.in_doubt == InDoubt::Delivered) {
             d.from_journal = true;
             d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
-            log::warning(log_head() + " " + join_recipients(d.recipients) +
+            log::warning(log_head() + " " + join_commas(d.recipients) +
                          ": RT received this message earlier and never answered; counted as delivered "
                          "(in_doubt = delivered), not posted again");
         }
@@ -488,9 +494,21 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
     std::string line = log_head();
     if (!client_.empty()) line += ", client=" + client_;
     line += ", size=" + std::to_string(tx_->message->size());
+    if (std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) { return d.rt_headers_left_out; })) {
+        // RT's spelling of each field, once: never the sender's bytes.
+        std::vector<std::string> names;
+        for (const std::string& name : tx_->message->rt_header_names())
+            if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+        line += ", rt_headers_removed=" + join_commas(names);
+    }
     for (const Delivery& d : deliveries) {
-        line += ", rt=" + join_recipients(d.recipients) + " -> " + describe_target(d) + " (" +
-                std::string(to_string(d.reply.kind)) + ", " + d.reply.summary() + ", " + fixed(d.seconds) + "s)";
+        line += ", rt=" + join_commas(d.recipients) + " -> " + describe_target(d) + " (" +
+                std::string(to_string(d.reply.kind)) + ", " + d.reply.summary();
+        // RT's own gateway never says 403: a web server in front of it does.
+        if (d.reply.http_status == 403)
+            line += ": refused before RT, a locked gateway? see client_cert, client_key, header_files of server " +
+                    d.server;
+        line += ", " + fixed(d.seconds) + "s)";
     }
     line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_since(tx_->started));
     log::info(line);

@@ -36,6 +36,7 @@ struct Delivery {
     std::string journal_key;        // "" when the journal is off
     bool from_journal = false;      // delivered earlier: not posted again
     bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
+    bool rt_headers_left_out = false;  // posted without RT's own header fields of the message
 };
 
 class Session {

@@ -21,6 +21,9 @@ struct MailgateOptions {
     bool help = false;
     bool debug = false;
     std::vector<std::string> redirect_hosts;  // --allow-redirect-host, ours: in order given
+    bool strip_rt_headers = false;            // --strip-rt-headers, ours (off: as the original)
+    std::optional<std::string> client_cert, client_key;  // --client-cert, --client-key, ours
+    std::vector<std::string> header_files;    // --header-file NAME=PATH, ours: in order given
     std::vector<std::string> warnings;   // as Getopt::Long words them
     std::vector<std::string> arguments;  // words that are not options (ignored)
 };

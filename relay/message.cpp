@@ -1,4 +1,5 @@
-// message.cpp — the Message spool: memory first, then an anonymous file.
+// message.cpp — the Message spool: memory first, then an anonymous file;
+// MessageView's reads around the ranges it leaves out.
 #include "message.h"
 
 #include <fcntl.h>
@@ -105,6 +106,36 @@ long Message::read_at(std::uint64_t offset, char* buf, std::size_t len) const {
         if (n < 0 && errno == EINTR) continue;
         return static_cast<long>(n);
     }
+}
+
+MessageView::MessageView(const Message& message, std::vector<ByteRange> left_out)
+    : message_(&message), left_out_(std::move(left_out)), size_(message.size()) {
+    for (const ByteRange& r : left_out_) size_ -= r.end - r.begin;
+}
+
+long MessageView::read_at(std::uint64_t offset, char* buf, std::size_t len) const {
+    std::size_t done = 0;
+    while (done < len) {
+        // The message's own offset of kept byte offset + done: past every
+        // range that starts at or before it (sorted, so in one walk).
+        std::uint64_t at = offset + done;
+        std::uint64_t kept_until = message_->size();
+        for (const ByteRange& r : left_out_) {
+            if (r.begin <= at) {
+                at += r.end - r.begin;
+            } else {
+                kept_until = r.begin;
+                break;
+            }
+        }
+        if (at >= message_->size()) break;
+        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(len - done, kept_until - at));
+        const long n = message_->read_at(at, buf + done, want);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    return static_cast<long>(done);
 }
 
 }  // namespace rtm

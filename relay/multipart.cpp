@@ -35,8 +35,8 @@ std::string random_boundary() {
 }
 
 MultipartBody::MultipartBody(const std::vector<FormField>& fields, std::string prefix,
-                             const Message& message, std::string boundary)
-    : boundary_(std::move(boundary)), prefix_(std::move(prefix)), message_(&message) {
+                             MessageView message, std::string boundary)
+    : boundary_(std::move(boundary)), prefix_(std::move(prefix)), message_(std::move(message)) {
     for (const FormField& f : fields) {
         head_ += "--" + boundary_ + "\r\n";
         head_ += "Content-Disposition: form-data; name=\"" + f.name + "\"\r\n\r\n";
@@ -63,13 +63,13 @@ long MultipartBody::read_at(std::uint64_t offset, char* buf, std::size_t len) co
     copy_string(head_);
     copy_string(prefix_);
     std::uint64_t pos = offset + done;
-    if (done < len && pos >= start && pos < start + message_->size()) {
-        long n = message_->read_at(pos - start, buf + done, len - done);
+    if (done < len && pos >= start && pos < start + message_.size()) {
+        long n = message_.read_at(pos - start, buf + done, len - done);
         if (n < 0) return -1;
         done += static_cast<std::size_t>(n);
-        if (offset + done < start + message_->size()) return static_cast<long>(done);  // short read
+        if (offset + done < start + message_.size()) return static_cast<long>(done);  // short read
     }
-    start += message_->size();
+    start += message_.size();
     copy_string(tail_);
     return static_cast<long>(done);
 }

@@ -2,8 +2,9 @@
 // mail-gateway POST, framed exactly as RT's rt-mailgate frames it (form
 // fields, then part "message" with Content-Type application/octet-stream and
 // no filename — with a filename RT parses the wrong thing and the mail is
-// lost). The message bytes are streamed from the Message, never copied; the
-// total size is known up front so the request carries a Content-Length.
+// lost). The message bytes are streamed from the Message (through a
+// MessageView, which may leave header fields out), never copied; the total
+// size is known up front so the request carries a Content-Length.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +34,11 @@ std::string random_boundary();
 class MultipartBody {
 public:
     // prefix: header lines put before the message (Return-Path,
-    // X-RT-Mail-Extension); the message must outlive the body.
-    MultipartBody(const std::vector<FormField>& fields, std::string prefix, const Message& message,
+    // X-RT-Mail-Extension); the viewed message must outlive the body.
+    MultipartBody(const std::vector<FormField>& fields, std::string prefix, MessageView message,
                   std::string boundary = random_boundary());
 
-    std::uint64_t size() const { return head_.size() + prefix_.size() + message_->size() + tail_.size(); }
+    std::uint64_t size() const { return head_.size() + prefix_.size() + message_.size() + tail_.size(); }
     std::string content_type() const { return "multipart/form-data; boundary=" + boundary_; }
     const std::string& boundary() const { return boundary_; }
 
@@ -52,7 +53,7 @@ private:
     std::string boundary_;
     std::string head_;    // field parts and the message part's headers
     std::string prefix_;  // prepended header lines
-    const Message* message_;
+    MessageView message_;
     std::string tail_;    // CRLF and the closing delimiter
 };
 

@@ -162,12 +162,19 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
         if (redirects > 0 && Exchange::Clock::now() >= deadline) {
             return classify_transport_failure(deadline_text(options_.deadline_seconds), false);
         }
-        if (options_.debug) options_.debug("connecting to " + redact_url(next));
+        // Ours to give only to the origin we were told to post to.
+        const bool credentials = same_origin(origin, from);
+        if (options_.debug) {
+            options_.debug("connecting to " + redact_url(next));
+            if (!credentials && has_credentials())
+                options_.debug("not sending the client certificate and extra headers to " + from.host + ":" +
+                               from.port + ", another origin than " + origin.host + ":" + origin.port);
+        }
         Exchange exchange;
         exchange.tick = &tick;
         exchange.uploaded = &uploaded;
         exchange.deadline = deadline;
-        RtReply reply = post_once(next, body, exchange);
+        RtReply reply = post_once(next, body, exchange, credentials);
         if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
             return reply;
         }
@@ -186,7 +193,7 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
     }
 }
 
-RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x) {
+RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x, bool credentials) {
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);  // keeps the connection cache: connections are reused
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -195,6 +202,8 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     CurlSlist headers;
     headers.add("Content-Type: " + body.content_type());
     headers.add("Expect:");  // no 100-continue round trip
+    if (credentials)
+        for (const ExtraHeader& h : options_.extra_headers) headers.add(h.name + ": " + h.value);
 
     const long timeout = options_.timeout_seconds > 0 ? options_.timeout_seconds : 0;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -226,6 +235,10 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
     if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
+    if (credentials && !options_.client_cert.empty()) {
+        curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert.c_str());
+        curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key.c_str());
+    }
 
     CURLcode rc = curl_easy_perform(c);
     long status = 0;

@@ -4,7 +4,9 @@
 // to an absolute Location (as rt-mailgate does) but never from https to
 // http nor to a host it was not given, verifies TLS unless told not to,
 // ignores proxy variables (as rt-mailgate does), and reuses its connection
-// across posts. Time is bounded twice: an inactivity timeout (LWP's) and,
+// across posts. A locked gateway's credentials (a TLS client certificate,
+// extra headers from secret files) go only to the origin of the URL first
+// posted to: a redirect elsewhere is posted without them. Time is bounded twice: an inactivity timeout (LWP's) and,
 // when set, an overall deadline per post(). One RtClient is used by one
 // thread at a time.
 #pragma once
@@ -15,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "credentials.h"
 #include "message.h"
 #include "multipart.h"
 #include "rt_reply.h"
@@ -36,6 +39,12 @@ struct ClientOptions {
     // or addresses, any ASCII case, any port. A redirect elsewhere, or from
     // https to http, is refused: a temporary failure, nothing posted there.
     std::vector<std::string> redirect_hosts;
+    // Credentials for a locked gateway, sent only to the posted URL's own
+    // scheme, host and port (same_origin); a redirect to another origin that
+    // redirect_hosts allows is posted without them.
+    std::string client_cert;                 // PEM certificate for TLS client authentication; "" = none
+    std::string client_key;                  // its PEM private key
+    std::vector<ExtraHeader> extra_headers;  // values are secrets: never shown
     std::function<void(std::string_view)> debug;  // receives one line at a time, when set
 };
 
@@ -63,10 +72,11 @@ public:
                  const Tick& uploaded = {});
 
     const ClientOptions& options() const { return options_; }
+    bool has_credentials() const { return !options_.client_cert.empty() || !options_.extra_headers.empty(); }
 
 private:
     struct Exchange;
-    RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange);
+    RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange, bool credentials);
 
 
     ClientOptions options_;

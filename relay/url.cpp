@@ -13,9 +13,9 @@ namespace {
 using CurlUrl = std::unique_ptr<CURLU, decltype(&curl_url_cleanup)>;
 using CurlText = std::unique_ptr<char, decltype(&curl_free)>;
 
-std::string get_part(CURLU* u, CURLUPart part) {
+std::string get_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
     char* text = nullptr;
-    if (curl_url_get(u, part, &text, 0) != CURLUE_OK || !text) return {};
+    if (curl_url_get(u, part, &text, flags) != CURLUE_OK || !text) return {};
     return std::string(CurlText(text, &curl_free).get());
 }
 
@@ -61,6 +61,7 @@ HttpUrl parse_http_url(std::string_view text) {
     }
     url.scheme = get_part(u.get(), CURLUPART_SCHEME);  // curl gives it in lower case
     url.host = get_part(u.get(), CURLUPART_HOST);
+    url.port = get_part(u.get(), CURLUPART_PORT, CURLU_DEFAULT_PORT);
     // curl also reads "http:/host"; as before, only "scheme://" is absolute.
     if ((url.scheme != "http" && url.scheme != "https") ||
         text.substr(url.scheme.size(), 3) != "://" || url.host.empty()) {
@@ -83,6 +84,10 @@ std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const H
                ("to another host than " + origin.host + ", not one allowed for redirects");
     }
     return why;
+}
+
+bool same_origin(const HttpUrl& a, const HttpUrl& b) {
+    return a.scheme == b.scheme && same_host(a.host, b.host) && a.port == b.port;
 }
 
 std::string redact_url(std::string_view url) {

@@ -1,8 +1,9 @@
 // url.h — URLs as relay/ reads and shows them: parse_http_url() reads an
 // absolute http(s) URL with libcurl's URL API (so what is checked is what
 // curl connects to), redirect_refusal() is the rule a redirect must pass
-// before anything is posted to it, and redact_url() masks the password of
-// a URL before it goes into any output (THREATS.md). No I/O here.
+// before anything is posted to it, same_origin() the rule for where the
+// gateway credentials go, and redact_url() masks the password of a URL
+// before it goes into any output (THREATS.md). No I/O here.
 #pragma once
 
 #include <string>
@@ -14,6 +15,7 @@ namespace rtm {
 struct HttpUrl {
     std::string scheme;  // "http" or "https"
     std::string host;    // as libcurl reads it: a name, IPv4 address or "[IPv6]"
+    std::string port;    // explicit, or the scheme's default ("80", "443")
     std::string error;   // set: not an absolute http(s) URL, and why (one line)
 
     explicit operator bool() const { return error.empty(); }
@@ -29,6 +31,10 @@ HttpUrl parse_http_url(std::string_view url);
 // case, with or without IPv6 brackets; the port does not count.
 std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const HttpUrl& to,
                              const std::vector<std::string>& allowed_hosts);
+
+// Same scheme, host (as redirect_refusal compares it) and port: where the
+// gateway credentials (client certificate, extra headers) may go.
+bool same_origin(const HttpUrl& a, const HttpUrl& b);
 
 // "scheme://user:password@host/..." with the password replaced by "***"
 // (the user is kept); anything else, including a URL without a password,

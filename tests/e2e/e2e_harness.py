@@ -185,8 +185,11 @@ def rt_env() -> dict:
 
 
 def start_rt() -> str:
+    """The suite's RT, fresh. It acts on RT-Send-Cc & co. in incoming mail,
+    as RT before 5.0.5 (rt-sandbox --without-cve-2023-41259-fix): the worst
+    case rt-milter's strip_rt_headers is for (test_rt_headers)."""
     makedirs(E2E_DIR)
-    url = run_tool(RT_SANDBOX, "start", RT_DIR, "--fresh",
+    url = run_tool(RT_SANDBOX, "start", RT_DIR, "--fresh", "--without-cve-2023-41259-fix",
                    timeout=RT_START_TIMEOUT).strip().splitlines()[-1]
     # Warm-up: RT's first mail compiles its templates, and creates alice,
     # whom the tests' first concurrent mails would otherwise race to create.
@@ -317,7 +320,7 @@ class Pair:
     KIND in NAME/mta whose milter is that rt-milter, with the RT fallback
     (rt-mailgate after the queue) on, as packaging/ deploys it."""
 
-    def __init__(self, name: str, kind: str):
+    def __init__(self, name: str, kind: str, config: Optional[dict] = None):
         self.name = name
         self.kind = kind
         self.dir = os.path.join(E2E_DIR, name)
@@ -326,7 +329,7 @@ class Pair:
         self.sandbox = {"postfix": POSTFIX_SANDBOX, "sendmail": SENDMAIL_SANDBOX}[kind]
         # RtMilter's files (config, socket, log) are in self.dir; the URL is
         # filled in at start.
-        self.milter = RtMilter(self.dir, "", "unix", **milter_config())
+        self.milter = RtMilter(self.dir, "", "unix", **{**milter_config(), **(config or {})})
         self.absent_socket = os.path.join(self.dir, "no-milter.sock")
 
     @property
@@ -471,14 +474,16 @@ class Sent:
 
 
 def swaks(port: int, to, subject: str, sender: str = ALICE, body: str = "",
-          msgid: Optional[str] = None, body_file: Optional[str] = None) -> Sent:
+          msgid: Optional[str] = None, body_file: Optional[str] = None, headers=()) -> Sent:
     """One message by SMTP to 127.0.0.1:port; to is one address or a list.
-    body_file: the body is that file's content (for bodies too long for argv)."""
+    body_file: the body is that file's content (for bodies too long for argv).
+    headers: more "Name: value" header lines."""
     recipients = [to] if isinstance(to, str) else list(to)
     msgid = msgid or f"{uuid.uuid4().hex}@e2e.test"
     cmd = [SWAKS, "--server", f"127.0.0.1:{port}", "--helo", "client.e2e.test",
            "--from", sender, "--to", ",".join(recipients), "--timeout", "100",
            "--header", f"Subject: {subject}", "--header", f"Message-Id: <{msgid}>",
+           *[a for h in headers for a in ("--add-header", h)],
            "--body", f"@{body_file}" if body_file else (body or f"Body of: {subject}")]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=SEND_TIMEOUT)
@@ -527,11 +532,13 @@ class E2ECase(RtReadBack, unittest.TestCase):
         another token): put it in every subject."""
         return f"e2e{RUN}-{type(self).__name__}-{self._testMethodName[5:]}-{uuid.uuid4().hex[:8]}"
 
-    def own_pair(self, name: str, kind: str, milter: bool = True, mta_args=()) -> Mta:
+    def own_pair(self, name: str, kind: str, milter: bool = True, mta_args=(),
+                 config: Optional[dict] = None) -> Mta:
         """A pair for this test alone in E2E_DIR/name (short: the socket
         path is limited), stopped at cleanup, which fails the test if
-        anything of it survives."""
-        self.pair = Pair(name, kind)
+        anything of it survives. config: rt-milter keys besides (or
+        instead of) milter_config()'s, e.g. routes and servers.NAME.KEY."""
+        self.pair = Pair(name, kind, config)
 
         def stop():
             self.assertEqual(self.pair.stop(), [], f"stopping {self.pair.dir}")

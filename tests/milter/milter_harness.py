@@ -69,6 +69,8 @@ BUGS = {"queue": b"Bugs", "action": b"comment"}
 
 
 def _toml(value) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -85,8 +87,11 @@ def write_config(path: str, socket_spec: str, rt_url: str, spool: str,
              f"spool_dir = {_toml(spool)}"]
     top.setdefault("journal", "")
     top.setdefault("user", RUN_AS)
+    # "rt.KEY": a key of the [rt] table (a dotted key there would define it twice)
+    rt_keys = {k[3:]: top.pop(k) for k in list(top) if k.startswith("rt.")}
     lines += [f"{k} = {_toml(v)}" for k, v in top.items()]
     lines += ["", "[rt]", f"url = {_toml(rt_url)}", f"timeout = {timeout}"]
+    lines += [f"{k} = {_toml(v)}" for k, v in rt_keys.items()]
     for route in routes:
         lines += ["", "[[route]]"]
         lines += [f"{k} = {_toml(v)}" for k, v in route.items()]

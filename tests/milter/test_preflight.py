@@ -3,8 +3,8 @@
 Before it listens, rt-milter checks what delivery needs, as the user it
 runs as, and --check-config checks the same without creating anything:
 the journal opens (its missing directory is made 0750 for the service
-user when rt-milter may make it), the spool takes a file, TLS files are
-readable, the socket can be bound. Each failure is one line naming the
+user when rt-milter may make it), the spool takes a file, TLS files and
+a locked gateway's header files are readable, the socket can be bound. Each failure is one line naming the
 key, the path and the reason; the exit status says what kind (73
 EX_CANTCREAT: cannot create or write; 78 EX_CONFIG: the configuration).
 A socket a running rt-milter answers on is a note for --check-config. A
@@ -170,6 +170,23 @@ class Preflight(MilterTestCase):
             fh.write(f'\n[servers.other]\nurl = "https://rt2.example.com"\nca_file = "{ca_file}"\n')
         self.assert_refused(78, f"servers.other.ca_file {ca_file}: cannot read it as user {SERVICE_USER}: "
                                 "Permission denied")
+
+    def test_header_file_the_user_cannot_read(self):
+        # Root's secret, mode 0600: a secret file by the loader's rules (root
+        # may own it), but the daemon, once it is the service user, reads it
+        # again at every reload and cannot.
+        secret = os.path.join(self.workdir, "gateway.secret")
+        with open(secret, "w") as fh:
+            fh.write("root's secret\n")
+        os.chmod(secret, 0o600)
+        self.config(user=SERVICE_USER)
+        with open(self.config_path, "a") as fh:
+            fh.write(f'\n[servers.other]\nurl = "https://rt2.example.com"\n'
+                     f'header_files = {{ "X-RT-Gateway-Secret" = "{secret}" }}\n')
+        daemon, check = self.assert_refused(
+            78, f"servers.other.header_files.X-RT-Gateway-Secret {secret}: cannot read it as user "
+                f"{SERVICE_USER}: Permission denied")
+        self.assertNotIn("root's secret", daemon.stderr + check.stdout + check.stderr)
 
     def test_socket_directory_that_cannot_be_made(self):
         parent = make_dir(os.path.join(self.workdir, "roots"), self.root)

@@ -6,7 +6,9 @@ Owns: the fake RT web server used by every relay test.  Python 3 stdlib only.
 * Listens on loopback only: 127.0.0.1, or host= another loopback address
   such as 127.0.0.2 to play "another host" (port 0 picks a free port);
   plain HTTP or TLS with a self-signed certificate made by the openssl CLI
-  (make_cert()).
+  (make_cert()), or one issued by a test CA (TestCA); with client_ca= it
+  asks for a client certificate (optional, as a front that also serves
+  browsers) and records the subject CN of one that verified.
 * Records every request: method, target, raw header bytes, parsed headers,
   Content-Length / chunked framing, the body (or only its size and sha256
   when record_limit is exceeded) and the multipart/form-data parts, parsed
@@ -47,7 +49,7 @@ from typing import Iterable, Optional, Sequence, Union
 
 __all__ = [
     "RTStub", "Reply", "redirect", "Hang", "Reset", "Garbage", "Huge",
-    "RecordedRequest", "RecordedPart", "TLSFiles", "make_cert",
+    "RecordedRequest", "RecordedPart", "TLSFiles", "make_cert", "TestCA",
     "parse_action",
 ]
 
@@ -222,6 +224,7 @@ class RecordedRequest:
     multipart_closed: bool = False     # closing delimiter seen
     multipart_error: Optional[str] = None
     error: Optional[str] = None        # I/O or framing problem
+    client_cert_cn: Optional[str] = None   # CN of a client certificate that verified
 
     def header(self, name: str) -> Optional[str]:
         for k, v in self.headers:
@@ -415,6 +418,48 @@ def make_cert(directory: str, cn: str = "localhost",
     return TLSFiles(cert, key)
 
 
+class TestCA:
+    """A throw-away certificate authority made with the openssl CLI in
+    `directory`: ca.pem / ca.key, and issue() for server and client
+    certificates signed by it (RSA 2048, two days)."""
+
+    def __init__(self, directory: str, name: str = "rt-milter test CA",
+                 timeout: float = 60):
+        self.dir = directory
+        self.timeout = timeout
+        self.cert = os.path.join(directory, "ca.pem")
+        self.key = os.path.join(directory, "ca.key")
+        self._run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                   "-keyout", self.key, "-out", self.cert, "-days", "2",
+                   "-subj", f"/CN={name}",
+                   "-addext", "basicConstraints=critical,CA:TRUE",
+                   "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+
+    def _run(self, cmd: list) -> None:
+        subprocess.run(cmd, check=True, capture_output=True, timeout=self.timeout)
+
+    def issue(self, name: str, cn: str, san: str = "", client: bool = False) -> TLSFiles:
+        """NAME.pem / NAME.key for `cn`: a server certificate for the
+        subjectAltName `san` (e.g. "DNS:localhost,IP:127.0.0.1"), or a
+        client certificate (client=True). The key is mode 0600."""
+        cert = os.path.join(self.dir, f"{name}.pem")
+        key = os.path.join(self.dir, f"{name}.key")
+        csr = os.path.join(self.dir, f"{name}.csr")
+        ext = os.path.join(self.dir, f"{name}.ext")
+        with open(ext, "w") as fh:
+            fh.write("basicConstraints=CA:FALSE\n")
+            fh.write(f"extendedKeyUsage={'clientAuth' if client else 'serverAuth'}\n")
+            if san:
+                fh.write(f"subjectAltName={san}\n")
+        self._run(["openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
+                   "-keyout", key, "-out", csr, "-subj", f"/CN={cn}"])
+        self._run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert,
+                   "-CAkey", self.key, "-CAcreateserial", "-out", cert,
+                   "-days", "2", "-extfile", ext])
+        os.chmod(key, 0o600)
+        return TLSFiles(cert, key)
+
+
 # --------------------------------------------------------------------------
 # The server
 # --------------------------------------------------------------------------
@@ -429,6 +474,8 @@ class RTStub:
     script        actions answering requests in arrival order
     default       action once the script is used up
     tls           TLSFiles to serve HTTPS, None for plain HTTP
+    client_ca     with tls: a CA file; client certificates are asked for
+                  (optional) and the CN of one that verifies is recorded
     record_limit  None: keep all bytes; N: keep the raw body and each part's
                   content only while <= N bytes (size + sha256 always kept)
     hang_limit    upper bound (s) for Hang
@@ -441,7 +488,8 @@ class RTStub:
                  tls: Optional[TLSFiles] = None,
                  record_limit: Optional[int] = None,
                  hang_limit: float = 120.0, io_timeout: float = 30.0,
-                 port: int = 0, on_request=None, host: str = "127.0.0.1"):
+                 port: int = 0, on_request=None, host: str = "127.0.0.1",
+                 client_ca: Optional[str] = None):
         self._script = list(script)
         self.default = default
         self.tls = tls
@@ -451,6 +499,7 @@ class RTStub:
         self.on_request = on_request          # callback(RecordedRequest)
         self._want_port = port
         self.host = host
+        self.client_ca = client_ca
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._requests: list = []
@@ -469,6 +518,9 @@ class RTStub:
         if self.tls:
             self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._ctx.load_cert_chain(self.tls.cert, self.tls.key)
+            if self.client_ca:
+                self._ctx.load_verify_locations(self.client_ca)
+                self._ctx.verify_mode = ssl.CERT_OPTIONAL
         self._listener = socket.create_server((self.host, self._want_port),
                                               backlog=64)
         self.port = self._listener.getsockname()[1]
@@ -617,6 +669,12 @@ class RTStub:
             head = conn.read_head()
         except _Closed:
             return                               # connection without request
+        if isinstance(sock, ssl.SSLSocket):
+            cert = sock.getpeercert() or {}
+            for rdn in cert.get("subject", ()):
+                for key, value in rdn:
+                    if key == "commonName":
+                        req.client_cert_cn = value
         with self._lock:
             req.index = len(self._requests)
             self._requests.append(req)

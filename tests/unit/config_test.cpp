@@ -430,7 +430,8 @@ const std::string kAllowedTopLevel =
     "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, rt, servers, "
     "route";
 const std::string kAllowedServer =
-    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts";
+    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts, "
+    "strip_rt_headers, client_cert, client_key, header_files";
 const std::string kNoSuchFile = std::strerror(ENOENT);
 const std::string kBadAction =
     "must be correspond, comment, take or resolve, or several joined by '-' such as "

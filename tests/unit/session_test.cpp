@@ -265,6 +265,62 @@ TEST_F(SessionTest, ExtensionsGiveDistinctPostsWithTheirHeader) {
     EXPECT_TRUE(by_ticket[""].field("message").starts_with("X-RT-Mail-Extension: Urgent\nReturn-Path:"));
 }
 
+// RT's own header fields a sender wrote are left out of the copy posted
+// (strip_rt_headers, on by default): folded lines with them, any case; ours
+// (X-RT-Mail-Extension for rt+EXT@) stays the only one; every other byte
+// is as captured, and the summary line names what went.
+TEST_F(SessionTest, RtOwnHeadersOfTheSenderAreLeftOut) {
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt+Urgent@example.com>"});
+    ASSERT_EQ(s.data(), Verdict::Continue);
+    s.header("From", " Alice <alice@example.org>");
+    s.header("RT-Send-Cc", " someone@example.net,\r\n\tother@example.net");
+    s.header("Subject", "  two  spaces\r\n  folded ");
+    s.header("x-rt-mail-extension", " spoofed");
+    s.header("rt-attach", " 1");
+    s.header("X-RT-Loop-Prevention", " rt.test");
+    s.end_of_headers();
+    s.body("RT-Send-Cc: in the body\r\n");
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(s.end_of_message(), Verdict::Accept);
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    ASSERT_EQ(rt.requests().size(), 1u);
+    EXPECT_EQ(rt.requests()[0].field("message"),
+              "X-RT-Mail-Extension: Urgent\n"
+              "Return-Path: <alice@example.org>\n"
+              "From: Alice <alice@example.org>\n"
+              "Subject:  two  spaces\n  folded \n"
+              "X-RT-Loop-Prevention: rt.test\n"
+              "\n"
+              "RT-Send-Cc: in the body\n");
+    EXPECT_NE(log.find(", rt_headers_removed=RT-Send-Cc,X-RT-Mail-Extension,RT-Attach,"), std::string::npos) << log;
+}
+
+TEST_F(SessionTest, AServerThatKeepsRtHeadersGetsTheMessageWhole) {
+    RtServer keeping = config.servers["rt"];
+    keeping.name = "keeping";
+    keeping.strip_rt_headers = false;
+    config.servers["keeping"] = keeping;
+    add_queue_route("k", "Keep", "keeping");
+    Session& s = start();
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<k@example.com>"});
+    s.rcpt({"<rt@example.com>"});
+    ASSERT_EQ(s.data(), Verdict::Continue);
+    s.header("RT-Send-Cc", " someone@example.net");
+    s.header("Subject", " s");
+    s.end_of_headers();
+    s.body("b\r\n");
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(s.end_of_message(), Verdict::Accept);
+    ::testing::internal::GetCapturedStderr();
+    std::map<std::string, std::string> by_queue;
+    for (const FakeRequest& r : rt.requests()) by_queue[r.field("queue")] = r.field("message");
+    EXPECT_EQ(by_queue["Keep"], "Return-Path: <alice@example.org>\nRT-Send-Cc: someone@example.net\nSubject: s\n\nb\n");
+    EXPECT_EQ(by_queue["General"], "Return-Path: <alice@example.org>\nSubject: s\n\nb\n");
+}
+
 TEST_F(SessionTest, BadExtensionsAreRefusedPerRecipientAtRcpt) {
     Session& s = start();
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);

@@ -89,5 +89,18 @@ TEST(RedactUrl, AnythingElseIsUnchanged) {
     }
 }
 
+// Where a locked gateway's credentials may go: the same scheme, host (any
+// case, brackets or not) and port (an explicit default port is the same).
+TEST(SameOrigin, SchemeHostAndPort) {
+    auto same = [](const char* a, const char* b) { return same_origin(parse_http_url(a), parse_http_url(b)); };
+    EXPECT_TRUE(same("https://rt.example.com/a", "https://RT.example.com:443/b?c"));
+    EXPECT_TRUE(same("http://rt.example.com", "http://rt.example.com:80/x"));
+    EXPECT_TRUE(same("https://[::1]:8443/", "https://[::1]:8443/REST"));
+    EXPECT_FALSE(same("https://rt.example.com", "http://rt.example.com"));
+    EXPECT_FALSE(same("https://rt.example.com", "https://rt.example.com:8443"));
+    EXPECT_FALSE(same("https://rt.example.com", "https://rt2.example.com"));
+    EXPECT_FALSE(same("https://127.0.0.1", "https://localhost"));
+}
+
 }  // namespace
 }  // namespace rtm
