@@ -270,8 +270,8 @@ std::optional<Verdict> Session::apply_trust_policy(std::string& summary) {
     if (!proof) {
         std::vector<TrustNote> notes;
         proof = tx_->headers.prove(config, mta_.macro("i"), notes);
-        for (const TrustNote& note : notes) log::write(note.warning ? LogLevel::Warning : LogLevel::Info,
-                                                       log_head() + ": " + note.text);
+        for (const TrustNote& note : notes)
+            log::write(note.warning ? LogLevel::Warning : LogLevel::Info, queue_id() + ": trust: " + note.text);
     }
     tx_->proof_text = proof.text;
     if (proof) return std::nullopt;

@@ -164,8 +164,8 @@ TEST_F(SessionTrust, ForgedAuthenticationResultsAreIgnoredAndLogged) {
                     " mx.example.com; dmarc=pass header.from=example.org"}),
               Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"comment"});
-    EXPECT_TRUE(logged("4ABC123: from=<alice@example.org>: Authentication-Results from mx.example.com/4GUESS "
-                       "ignored: not this message's queue id 4ABC123"))
+    EXPECT_TRUE(logged("4ABC123: trust: Authentication-Results from mx.example.com/4GUESS ignored: not this "
+                       "message's queue id 4ABC123"))
         << log;
     EXPECT_TRUE(logged(", proof=none, ")) << log;
 }
