@@ -6,13 +6,16 @@ Authentication-Results header of a trusted authserv-id with this message's
 queue id: dmarc=pass, aligned dkim=pass) and for an unproven one (the
 safe part posted; a forged or replayed header ignored; untrusted_action =
 "reject" answered 550 5.7.1 at RCPT or at end of message, per route), and
-the proof= of the summary line.
+the proof= of the summary line; --check-config's trust line and
+--test's --client and --auth.
 """
 
+import os
+import subprocess
 import unittest
 
-from milter_harness import (GENERAL, MESSAGE, MilterTestCase,
-                            SENDER_ADDRESS)
+from milter_harness import (GENERAL, MESSAGE, RT_MILTER, MilterTestCase,
+                            SENDER_ADDRESS, write_config)
 
 TAKE = "<take+42@example.com>"       # ticket 42, action take-comment
 RT = "<rt@example.com>"
@@ -239,6 +242,61 @@ class Trust(MilterTestCase):
                           extension="take")
         self.assertSummary(ex, "4TRU20", "accepted", "proof=none",
                            "(downgraded from take)")
+
+
+    # -- --check-config ----------------------------------------------------
+
+    def test_check_config_prints_the_policy(self):
+        routes = [dict(r) for r in ROUTES]
+        routes[1]["untrusted_action"] = "reject"
+        path = os.path.join(self.workdir, "rt-milter.toml")
+        write_config(path, "unix:" + os.path.join(self.workdir, "s.sock"),
+                     "http://127.0.0.1:1", os.path.join(self.workdir, "spool"),
+                     routes=routes, trusted_networks=["192.0.2.0/24", "::1"],
+                     trusted_authserv_ids=["MX.example.com"])
+        r = subprocess.run([RT_MILTER, "--check-config", "-c", path],
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertIn("trust: take and resolve need SMTP AUTH, a client in "
+                      "[192.0.2.0/24, ::1/128] or Authentication-Results of "
+                      "[mx.example.com] with the queue id; unproven: "
+                      "downgrade\n", out)
+        self.assertIn("take@example.com -> rt queue=(RT's default) "
+                      "action=take-comment extension=ticket "
+                      "untrusted_action=reject  (", out)
+
+
+    # -- the operator's test mode --------------------------------------------
+
+    def test_test_mode_takes_client_and_auth(self):
+        path = os.path.join(self.workdir, "rt-milter.toml")
+        write_config(path, "unix:" + os.path.join(self.workdir, "s.sock"),
+                     "http://127.0.0.1:1", os.path.join(self.workdir, "spool"),
+                     routes=ROUTES, trusted_networks=["192.0.2.0/24"])
+
+        def dry_run(*extra):
+            r = subprocess.run(
+                [RT_MILTER, "--test", "--dry-run", "-c", path, "--from",
+                 SENDER_ADDRESS, "--rcpt", TAKE[1:-1], *extra],
+                input=MESSAGE, capture_output=True, timeout=30)
+            return r.returncode, r.stdout.decode() + r.stderr.decode()
+
+        rc, out = dry_run()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("field action=comment\n", out)
+        self.assertIn("proof=none", out)
+        rc, out = dry_run("--auth", "alice")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("field action=take-comment\n", out)
+        self.assertIn("proof=auth:alice", out)
+        rc, out = dry_run("--client", "192.0.2.10")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("field action=take-comment\n", out)
+        self.assertIn("proof=network:192.0.2.0/24", out)
+        rc, out = dry_run("--client", "rt.example.com")
+        self.assertEqual(rc, 64, out)
+        self.assertIn("--client rt.example.com: not an IP address", out)
 
 
 if __name__ == "__main__":
