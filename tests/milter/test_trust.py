@@ -211,7 +211,7 @@ class Trust(MilterTestCase):
     def test_reject_at_end_of_message_refuses_the_whole_message(self):
         header = ("Authentication-Results: mx.example.com/4TRU18; "
                   "dmarc=fail (p=none dis=none) header.from=example.org")
-        ex = self.run_take("4TRU18", script="refused_at_eom.lua",
+        ex = self.run_take("4TRU18", script="smtp_error.lua",
                            RT_RCPTS=[TAKE, RT], OTHER_RCPTS=[BOB],
                            TOP_HEADERS=header, CODE="550", XCODE="5.7.1",
                            TEXT=f"{TAKE}: {REFUSAL}",
