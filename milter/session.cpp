@@ -110,8 +110,6 @@ Verdict Session::mail(const std::vector<std::string>& args) {
             tx.declared_size = std::strtoull(args[i].c_str() + 5, nullptr, 10);
         }
     }
-    // Postfix and Sendmail send {auth_authen} with MAIL FROM (callbacks.cpp asks for it).
-    tx.envelope_proof = prove_by_envelope(tx.runtime->config(), mta_.macro("{auth_authen}"), client_ip_);
     tx_ = std::move(tx);
     return Verdict::Continue;
 }
@@ -153,7 +151,7 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
     // Take or resolve from an unproven sender, refused when nothing later
     // (no trusted Authentication-Results) could prove the sender; otherwise
     // decided at end of message (apply_trust_policy).
-    if (decision.target.action && needs_proof(*decision.target.action) && !tx_->envelope_proof &&
+    if (decision.target.action && needs_proof(*decision.target.action) && !envelope_proof() &&
         config.untrusted_action_for(*decision.route) == UntrustedAction::Reject && config.trusted_authserv_ids.empty()) {
         log::info(rcpt_log_head("refused RT", *parsed.address) + "5.7.1 action " + *decision.target.action +
                   " from an unproven sender, proof=none");
@@ -260,13 +258,21 @@ void Session::tick() {
     }
 }
 
+const Proof& Session::envelope_proof() {
+    // {auth_authen} comes with MAIL FROM (callbacks.cpp asks for it) and
+    // stays readable until the end of the message.
+    if (!tx_->envelope_proof)
+        tx_->envelope_proof = prove_by_envelope(tx_->runtime->config(), mta_.macro("{auth_authen}"), client_ip_);
+    return *tx_->envelope_proof;
+}
+
 std::optional<Verdict> Session::apply_trust_policy(std::string& summary) {
     const Config& config = tx_->runtime->config();
     std::vector<RtRecipient*> unproven;
     for (RtRecipient& r : tx_->rt)
         if (r.decision.target.action && needs_proof(*r.decision.target.action)) unproven.push_back(&r);
     if (unproven.empty()) return std::nullopt;
-    Proof proof = tx_->envelope_proof;
+    Proof proof = envelope_proof();
     if (!proof) {
         std::vector<TrustNote> notes;
         proof = tx_->headers.prove(config, mta_.macro("i"), notes);

@@ -107,9 +107,10 @@ private:
         std::vector<std::string> target_keys;  // distinct RT targets so far (max_rt_targets)
         int other_recipients = 0;
         // Trust policy: what the envelope proves ({auth_authen}, the client
-        // address), what the headers may, and the proof= of the log line
-        // ("" when no recipient's action needed one).
-        Proof envelope_proof;
+        // address; worked out when an action first needs it), what the
+        // headers may, and the proof= of the log line ("" when no
+        // recipient's action needed one).
+        std::optional<Proof> envelope_proof;
         HeaderEvidence headers;
         std::string proof_text;
         std::optional<MessageBuilder> message;
@@ -133,6 +134,7 @@ private:
     // Decides the trust policy for the RT recipients at end of message:
     // narrows unproven actions, or answers the refusal.
     std::optional<Verdict> apply_trust_policy(std::string& summary);
+    const Proof& envelope_proof();
     std::vector<Delivery> plan_deliveries() const;
     // Consults the duplicate journal; a reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
