@@ -105,7 +105,7 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
     session.set_lead_space_kept(true);
     session.set_test_mode(options.dry_run);
     if (options.client_addr.empty()) {
-        session.connect("localhost", "127.0.0.1");  // no address: nothing for trusted_networks
+        session.connect("localhost", "unknown");  // no address: nothing for trusted_networks
     } else {
         session.connect("test-client", options.client_addr, parse_ip_address(options.client_addr));
     }
