@@ -200,23 +200,29 @@ constexpr Named<OnRefusal> kOnRefusal[] = {{"reject", OnRefusal::Reject},
 constexpr Named<OnJournalError> kOnJournalError[] = {{"tempfail", OnJournalError::Tempfail},
                                                      {"continue", OnJournalError::Continue}};
 constexpr Named<InDoubt> kInDoubt[] = {{"delivered", InDoubt::Delivered}, {"retry", InDoubt::Retry}};
+constexpr Named<UntrustedAction> kUntrustedAction[] = {{"downgrade", UntrustedAction::Downgrade},
+                                                        {"reject", UntrustedAction::Reject}};
 constexpr Named<ExtensionMode> kExtensionModes[] = {{"queue", ExtensionMode::Queue},
                                                     {"ticket", ExtensionMode::Ticket},
                                                     {"action", ExtensionMode::Action}};
 
 template <class Enum, std::size_t N>
-void read_choice(const Slot& slot, const Named<Enum> (&choices)[N], Enum& out) {
+bool read_choice(const Slot& slot, const Named<Enum> (&choices)[N], Enum& out) {
     const std::string allowed =
         "one of " + join(choices, [](const auto& choice) { return quoted(choice.name); });
     const auto* value = slot.node.as_string();
-    if (value == nullptr) return wrong_type(slot, allowed);
+    if (value == nullptr) {
+        wrong_type(slot, allowed);
+        return false;
+    }
     for (const auto& choice : choices) {
         if (choice.name == value->get()) {
             out = choice.value;
-            return;
+            return true;
         }
     }
     slot.fail("must be " + allowed + ", got " + quoted(value->get()));
+    return false;
 }
 
 template <class Enum, std::size_t N>
@@ -353,6 +359,12 @@ constexpr Field<Route> kRouteFields[] = {
      [](const Slot& s, Route& route) { read_string_list(s, route.queues, check_not_empty); }},
     {"actions",
      [](const Slot& s, Route& route) { read_string_list(s, route.actions, check_action); }},
+    // trust policy: this route's answer to an unproven take or resolve
+    {"untrusted_action",
+     [](const Slot& s, Route& route) {
+         UntrustedAction policy{};
+         if (read_choice(s, kUntrustedAction, policy)) route.untrusted_action = policy;
+     }},
 };
 
 // An allow-list only means something in its own extension mode.
@@ -384,6 +396,28 @@ Route read_route(const toml::table& table, const Slot& entry) {
         route.actions = kDefaultActionAllowList;
     return route;
 }
+
+// ---- trust policy keys ----
+
+void read_networks(const Slot& slot, std::vector<Network>& out) {
+    const auto* array = slot.node.as_array();
+    if (array == nullptr) return wrong_type(slot, "an array of networks, e.g. [\"192.0.2.0/24\", \"2001:db8::/32\"]");
+    std::vector<Network> networks(array->size());
+    bool good = true;
+    for (std::size_t i = 0; i < array->size(); ++i) {
+        const Slot entry{(*array)[i], element_key(slot.key, i), slot.diagnostics};
+        std::string text;
+        if (!read_string(entry, text) || !entry.accept(parse_network(text, networks[i]))) good = false;
+    }
+    if (good) out = std::move(networks);
+}
+
+void read_authserv_ids(const Slot& slot, std::vector<std::string>& out) {
+    if (read_string_list(slot, out, check_authserv_id))
+        for (std::string& id : out) id = ascii_lower(id);
+}
+
+// ---- end of trust policy keys ----
 
 // What the walk of the top level fills: the config, and for each route the
 // TOML table and key it came from, for the checks across routes.
@@ -462,6 +496,14 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
     {"on_journal_error",
      [](const Slot& s, TopLevel& t) { read_choice(s, kOnJournalError, t.config.on_journal_error); }},
     {"in_doubt", [](const Slot& s, TopLevel& t) { read_choice(s, kInDoubt, t.config.in_doubt); }},
+    // trust policy
+    {"untrusted_action",
+     [](const Slot& s, TopLevel& t) { read_choice(s, kUntrustedAction, t.config.untrusted_action); }},
+    {"trusted_networks", [](const Slot& s, TopLevel& t) { read_networks(s, t.config.trusted_networks); }},
+    {"trusted_authserv_ids",
+     [](const Slot& s, TopLevel& t) { read_authserv_ids(s, t.config.trusted_authserv_ids); }},
+    {"authserv_id_with_job_id",
+     [](const Slot& s, TopLevel& t) { read_bool(s, t.config.authserv_id_with_job_id); }},
     {"rt", [](const Slot& s, TopLevel& t) { read_server(s, "rt", t.config); },
      "missing; add an [rt] table with the base URL of your RT, e.g. url = "
      "\"https://rt.example.com\""},
@@ -641,5 +683,6 @@ std::string_view to_string(InDoubt policy) { return name_of(kInDoubt, policy, "?
 std::string_view to_string(LogLevel level) {
     return name_of(kLogLevels, level, "?");
 }
+std::string_view to_string(UntrustedAction policy) { return name_of(kUntrustedAction, policy, "?"); }
 
 }  // namespace rtm

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "network.h"
+
 namespace rtm {
 
 // An extra request header for a locked gateway, its value read at load
@@ -22,6 +24,14 @@ struct HeaderFile {
     std::string path;
     std::string value;
 };
+
+// ---- trust policy (who may take and resolve) --------------------------------
+// What an action that changes a ticket's owner or status (take, resolve, and
+// any dash list with one of them) becomes when its sender is not proven:
+// Downgrade — only its safe part is carried out (comment, correspond);
+// Reject — 550 5.7.1.
+enum class UntrustedAction { Downgrade, Reject };
+// ---- end of trust policy ----------------------------------------------------
 
 // One RT server: [rt] is the default, [servers.NAME] are further ones.
 struct RtServer {
@@ -62,6 +72,7 @@ struct Route {
     std::vector<std::string> queues;        // allow-list for extension = "queue" (empty: any)
     std::vector<std::string> actions;       // allow-list for extension = "action"
                                             // (default when omitted: correspond, comment)
+    std::optional<UntrustedAction> untrusted_action;  // unset: Config::untrusted_action
     std::string origin;         // "file:line" of the [[route]], for messages
 };
 
@@ -90,10 +101,24 @@ struct Config {
     long journal_expiry = 432000;           // seconds an entry is kept (5 days, the MTA's queue life)
     OnJournalError on_journal_error = OnJournalError::Tempfail;
     InDoubt in_doubt = InDoubt::Delivered;
+    // Trust policy: what proves a sender for take and resolve (any one):
+    // SMTP AUTH; a client address in trusted_networks; an
+    // Authentication-Results header from one of trusted_authserv_ids
+    // (lower case) with dmarc=pass or aligned dkim=pass for the From:
+    // domain. authserv_id_with_job_id: such a header counts only when its
+    // authserv-id carries this message's queue id ("mx.example.com/4ABC12",
+    // OpenDKIM's and OpenDMARC's AuthservIDWithJobID).
+    UntrustedAction untrusted_action = UntrustedAction::Downgrade;
+    std::vector<Network> trusted_networks;
+    std::vector<std::string> trusted_authserv_ids;
+    bool authserv_id_with_job_id = true;
     std::map<std::string, RtServer> servers;  // "rt" = [rt], the default; others by name
     std::vector<Route> routes;
 
     const RtServer& server_for(const Route& route) const { return servers.at(route.server); }
+    UntrustedAction untrusted_action_for(const Route& route) const {
+        return route.untrusted_action.value_or(untrusted_action);
+    }
 };
 
 struct ConfigError {
@@ -124,5 +149,6 @@ std::string_view to_string(OnRefusal policy);
 std::string_view to_string(OnJournalError policy);
 std::string_view to_string(InDoubt policy);
 std::string_view to_string(LogLevel level);
+std::string_view to_string(UntrustedAction policy);
 
 }  // namespace rtm

@@ -215,6 +215,19 @@ Problem check_action(std::string_view action) {
     return std::string(kActionRule) + ", got " + quoted(action);
 }
 
+// ---- trust policy ----
+Problem check_authserv_id(std::string_view id) {
+    const bool good = !id.empty() && id.size() <= 255 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+    });
+    if (good) return std::nullopt;
+    return "must be an authserv-id your verifiers write (OpenDKIM's and OpenDMARC's AuthservID, by default the "
+           "host name), such as \"mx.example.com\": letters, digits, '.', '-' and '_', without the \"/queue-id\" "
+           "AuthservIDWithJobID adds; got " +
+           quoted(id);
+}
+// ---- end of trust policy ----
+
 Problem check_not_empty(std::string_view text) {
     if (text.empty()) return "must not be empty";
     return std::nullopt;

@@ -34,6 +34,9 @@ Problem parse_address(std::string_view text, std::string& local_part, std::strin
 // them joined by '-' ("take-comment"). Case-sensitive, as RT is.
 Problem check_action(std::string_view action);
 
+// An authserv-id of trusted_authserv_ids (RFC 8601; a host name in practice).
+Problem check_authserv_id(std::string_view id);
+
 Problem check_not_empty(std::string_view text);
 Problem check_host_name(std::string_view host);  // a redirect target: name or address, no port
 Problem check_absolute_path(std::string_view path);

@@ -28,7 +28,8 @@ namespace {
 
 const char kUsage[] = R"(usage: rt-milter [-c FILE] [--debug] [--log-stderr]
        rt-milter --check-config [-c FILE]
-       rt-milter --test --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--dry-run] [-c FILE] [MESSAGE]
+       rt-milter --test --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--client IP] [--auth USER]
+                        [--dry-run] [-c FILE] [MESSAGE]
 
 rt-milter delivers mail for RT addresses into Request Tracker during the SMTP
 session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
@@ -41,6 +42,8 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
                    step and the SMTP reply the client would get
     --rcpt ADDR    an envelope recipient (repeatable)
     --from ADDR    the envelope sender (default: none, the null sender)
+    --client IP    the client's address, for trusted_networks (default: none)
+    --auth USER    the client authenticated as USER (SMTP AUTH)
     --dry-run      show what would be posted, post nothing
   --debug          log at debug level, also on standard error
   --log-stderr     log to standard error instead of syslog
@@ -64,6 +67,17 @@ unreadable TLS or header file, a secret file others can read, a directory
 that is someone else's or a link).
 )";
 
+// The trust policy in one line: what proves a sender for take and resolve.
+void print_trust(const rtm::Config& c) {
+    std::string networks, ids;
+    for (const rtm::Network& n : c.trusted_networks) networks += (networks.empty() ? "" : ", ") + n.to_string();
+    for (const std::string& id : c.trusted_authserv_ids) ids += (ids.empty() ? "" : ", ") + id;
+    std::printf("trust: take and resolve need SMTP AUTH, a client in [%s] or Authentication-Results of [%s]%s; "
+                "unproven: %s\n",
+                networks.c_str(), ids.c_str(), c.authserv_id_with_job_id ? " with the queue id" : "",
+                std::string(rtm::to_string(c.untrusted_action)).c_str());
+}
+
 void print_routes(const rtm::Config& c) {
     std::printf("configuration %s: ok\n", c.path.c_str());
     std::printf("socket %s, recipient_delimiter \"%s\", on_refusal %s, max_message_size %llu\n", c.socket.c_str(),
@@ -80,6 +94,7 @@ void print_routes(const rtm::Config& c) {
         for (const rtm::HeaderFile& h : s.header_files)
             std::printf("  header %s: value from %s (not shown)\n", h.name.c_str(), h.path.c_str());
     }
+    print_trust(c);
     std::printf("%zu route(s):\n", c.routes.size());
     for (const rtm::Route& r : c.routes) {
         std::printf("  %s@%s -> %s queue=%s action=%s", r.local_part.c_str(), r.domain.c_str(), r.server.c_str(),
@@ -93,6 +108,8 @@ void print_routes(const rtm::Config& c) {
                 std::printf(" allowed=[%s]", list.empty() ? "any" : joined.c_str());
             }
         }
+        if (r.untrusted_action)
+            std::printf(" untrusted_action=%s", std::string(rtm::to_string(*r.untrusted_action)).c_str());
         std::printf("  (%s)\n", r.origin.c_str());
     }
 }
@@ -163,6 +180,8 @@ int main(int argc, char** argv) {
         else if (a == "--test") test = true;
         else if (a == "--rcpt") test_options.recipients.push_back(value("--rcpt"));
         else if (a == "--from") test_options.sender = value("--from");
+        else if (a == "--client") test_options.client_addr = value("--client");
+        else if (a == "--auth") test_options.auth_user = value("--auth");
         else if (a == "--dry-run") dry_run = true;
         else if (a == "--debug") debug = true;
         else if (a == "--log-stderr") log_stderr = true;
@@ -185,6 +204,10 @@ int main(int argc, char** argv) {
     if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
         (check && test)) {
         std::fputs(kUsage, stderr);
+        return rtm::exit_status::kUsage;
+    }
+    if (!test_options.client_addr.empty() && !rtm::parse_ip_address(test_options.client_addr)) {
+        std::fprintf(stderr, "rt-milter: --client %s: not an IP address\n%s", test_options.client_addr.c_str(), kUsage);
         return rtm::exit_status::kUsage;
     }
 

@@ -1,5 +1,6 @@
-// session.cpp — the transaction logic: RCPT routing, capture, the POSTs at
-// end of message, and RT's answers mapped to the SMTP verdict.
+// session.cpp — the transaction logic: RCPT routing, capture, the trust
+// policy, the POSTs at end of message, and RT's answers mapped to the SMTP
+// verdict.
 #include "session.h"
 
 #include <algorithm>
@@ -36,7 +37,14 @@ std::string describe_target(const Delivery& d) {
     if (d.target.queue) s += " queue=" + *d.target.queue;
     if (d.target.action) s += " action=" + *d.target.action;
     if (d.target.ticket) s += " ticket=" + *d.target.ticket;
+    if (!d.downgraded_from.empty()) s += " (downgraded from " + d.downgraded_from + ")";
     return s;
+}
+
+// The answer to an unproven take or resolve under untrusted_action =
+// "reject": what was refused, not what would have proved the sender.
+std::string unproven_text(const std::string& rcpt) {
+    return rcpt + ": this action needs an authenticated sender";
 }
 
 std::string join_commas(const std::vector<std::string>& raws) {
@@ -66,7 +74,8 @@ int Session::in_flight() { return g_in_flight.load(); }
 
 Session::Session(RuntimeSource runtime, MtaApi& mta) : runtime_source_(std::move(runtime)), mta_(mta) {}
 
-void Session::connect(std::string client_host, std::string client_addr) {
+void Session::connect(std::string client_host, std::string client_addr, std::optional<IpAddress> client_ip) {
+    client_ip_ = client_ip;
     // An unverified name comes as "[addr]": say the address once.
     const bool no_name = client_host.empty() || client_host == "[" + client_addr + "]";
     client_ = no_name ? client_addr : client_host + "[" + client_addr + "]";
@@ -139,6 +148,15 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
         return reply(Verdict::Reject, "550", "5.1.7",
                      "the envelope sender address is not valid (" + tx_->sender_error + "); RT takes no mail from it");
     }
+    // Take or resolve from an unproven sender, refused when nothing later
+    // (no trusted Authentication-Results) could prove the sender; otherwise
+    // decided at end of message (apply_trust_policy).
+    if (decision.target.action && needs_proof(*decision.target.action) && !envelope_proof() &&
+        config.untrusted_action_for(*decision.route) == UntrustedAction::Reject && config.trusted_authserv_ids.empty()) {
+        log::info(rcpt_log_head("refused RT", *parsed.address) + "5.7.1 action " + *decision.target.action +
+                  " from an unproven sender, proof=none");
+        return reply(Verdict::Reject, "550", "5.7.1", unproven_text("<" + parsed.address->address() + ">"));
+    }
     ServerPool& pool = tx_->runtime->pool(decision.route->server);
     if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown))) {
         return reply(Verdict::Tempfail, "451", "4.4.1", "RT is unavailable at the moment; try again later");
@@ -159,7 +177,7 @@ Verdict Session::rcpt(const std::vector<std::string>& args) {
         }
         keys.push_back(std::move(key));
     }
-    tx_->rt.push_back({std::move(*parsed.address), std::move(decision)});
+    tx_->rt.push_back({std::move(*parsed.address), std::move(decision), {}});
     return Verdict::Continue;
 }
 
@@ -211,6 +229,7 @@ Verdict Session::data() {
 
 Verdict Session::header(std::string_view name, std::string_view value) {
     if (Verdict v = data(); v != Verdict::Continue) return v;
+    tx_->headers.add(tx_->runtime->config(), name, value);
     return capture(tx_->message->header(name, value));
 }
 
@@ -239,6 +258,45 @@ void Session::tick() {
     }
 }
 
+const Proof& Session::envelope_proof() {
+    // {auth_authen} comes with MAIL FROM (callbacks.cpp asks for it) and
+    // stays readable until the end of the message.
+    if (!tx_->envelope_proof)
+        tx_->envelope_proof = prove_by_envelope(tx_->runtime->config(), mta_.macro("{auth_authen}"), client_ip_);
+    return *tx_->envelope_proof;
+}
+
+std::optional<Verdict> Session::apply_trust_policy(std::string& summary) {
+    const Config& config = tx_->runtime->config();
+    std::vector<RtRecipient*> unproven;
+    for (RtRecipient& r : tx_->rt)
+        if (r.decision.target.action && needs_proof(*r.decision.target.action)) unproven.push_back(&r);
+    if (unproven.empty()) return std::nullopt;
+    Proof proof = envelope_proof();
+    if (!proof) {
+        std::vector<TrustNote> notes;
+        proof = tx_->headers.prove(config, mta_.macro("i"), notes);
+        for (const TrustNote& note : notes)
+            log::write(note.warning ? LogLevel::Warning : LogLevel::Info, queue_id() + ": trust: " + note.text);
+    }
+    tx_->proof_text = proof.text;
+    if (proof) return std::nullopt;
+    // One refusing route refuses the message: the end of DATA has one
+    // answer for all (nothing is posted then, so nothing is half done).
+    for (const RtRecipient* r : unproven) {
+        if (config.untrusted_action_for(*r->decision.route) == UntrustedAction::Reject) {
+            summary = "550 5.7.1 " + r->address.raw + ": action " + *r->decision.target.action +
+                      " from an unproven sender";
+            return reply(Verdict::Reject, "550", "5.7.1", unproven_text(r->address.raw));
+        }
+    }
+    for (RtRecipient* r : unproven) {
+        r->downgraded_from = *r->decision.target.action;
+        r->decision.target.action = safe_part(r->downgraded_from);
+    }
+    return std::nullopt;
+}
+
 std::vector<Delivery> Session::plan_deliveries() const {
     std::vector<Delivery> deliveries;
     std::map<std::string, std::size_t> index;  // target_key -> deliveries[]
@@ -255,7 +313,9 @@ std::vector<Delivery> Session::plan_deliveries() const {
             fresh_delivery.extension = d.extension;
             deliveries.push_back(std::move(fresh_delivery));
         }
-        deliveries[it->second].recipients.push_back(r.address.raw);
+        Delivery& delivery = deliveries[it->second];
+        delivery.recipients.push_back(r.address.raw);
+        if (delivery.downgraded_from.empty()) delivery.downgraded_from = r.downgraded_from;
     }
     return deliveries;
 }
@@ -463,8 +523,13 @@ Verdict Session::end_of_message() {
     if (Verdict v = capture(tx_->message->finish()); v != Verdict::Continue) return v;
     last_progress_ = Clock::now();
 
-    std::vector<Delivery> deliveries = plan_deliveries();
     std::string summary;
+    if (std::optional<Verdict> refused = apply_trust_policy(summary)) {
+        log_transaction({}, summary);
+        tx_.reset();
+        return *refused;
+    }
+    std::vector<Delivery> deliveries = plan_deliveries();
     if (std::optional<Verdict> stop = consult_journal(deliveries, summary)) {
         log_transaction(deliveries, summary);
         tx_.reset();
@@ -494,6 +559,7 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
     std::string line = log_head();
     if (!client_.empty()) line += ", client=" + client_;
     line += ", size=" + std::to_string(tx_->message->size());
+    if (!tx_->proof_text.empty()) line += ", proof=" + tx_->proof_text;
     if (std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) { return d.rt_headers_left_out; })) {
         // RT's spelling of each field, once: never the sender's bytes.
         std::vector<std::string> names;

@@ -3,8 +3,12 @@
 // refuses bad extensions at RCPT), captures the message only when there is
 // an RT recipient, POSTs one copy per distinct target at end of message
 // (concurrently, keeping the MTA waiting with progress), and maps RT's
-// answers to the SMTP verdict of the architecture's table. It talks to the
-// MTA only through MtaApi, and never throws to its caller.
+// answers to the SMTP verdict of the architecture's table. Take and resolve
+// are carried out only for a proven sender (trust.h): an unproven one is
+// refused at RCPT when nothing later could prove it, else at end of message
+// the action is narrowed to its safe part or the message refused, as the
+// route's untrusted_action says. It talks to the MTA only through MtaApi,
+// and never throws to its caller.
 #pragma once
 
 #include <chrono>
@@ -20,6 +24,7 @@
 #include "mta.h"
 #include "rt_reply.h"
 #include "runtime.h"
+#include "trust.h"
 
 namespace rtm {
 
@@ -33,6 +38,7 @@ struct Delivery {
     double seconds = 0;
     std::uint64_t posted_size = 0;  // bytes of the message part
     std::string posted_head;        // its first lines (test mode only)
+    std::string downgraded_from;    // the action asked for, when the trust policy narrowed it
     std::string journal_key;        // "" when the journal is off
     bool from_journal = false;      // delivered earlier: not posted again
     bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
@@ -45,7 +51,9 @@ public:
 
     Session(RuntimeSource runtime, MtaApi& mta);
 
-    void connect(std::string client_host, std::string client_addr);
+    // client_ip: the client's address as the MTA gave it (none for a unix
+    // socket or an unknown family), for trusted_networks.
+    void connect(std::string client_host, std::string client_addr, std::optional<IpAddress> client_ip = std::nullopt);
     void set_lead_space_kept(bool kept) { lead_space_kept_ = kept; }
     // Test mode: record what is posted; with dry_run post nothing and take
     // every target as delivered.
@@ -77,6 +85,7 @@ private:
     struct RtRecipient {
         EnvelopeAddress address;
         RouteDecision decision;
+        std::string downgraded_from;  // set when the trust policy narrowed decision.target.action
     };
     struct InFlight {  // counts this transaction while it lives
         InFlight();
@@ -98,6 +107,13 @@ private:
         std::vector<RtRecipient> rt;
         std::vector<std::string> target_keys;  // distinct RT targets so far (max_rt_targets)
         int other_recipients = 0;
+        // Trust policy: what the envelope proves ({auth_authen}, the client
+        // address; worked out when an action first needs it), what the
+        // headers may, and the proof= of the log line ("" when no
+        // recipient's action needed one).
+        std::optional<Proof> envelope_proof;
+        HeaderEvidence headers;
+        std::string proof_text;
         std::optional<MessageBuilder> message;
         // The first failure of the content stages (spool error, message too
         // big, internal error). Headers, end of headers and body are "no
@@ -116,6 +132,10 @@ private:
     Verdict capture(Status status);
     Verdict fail(Verdict verdict, std::string rcode, std::string xcode, std::string text);
     std::optional<Verdict> repeat_failure();
+    // Decides the trust policy for the RT recipients at end of message:
+    // narrows unproven actions, or answers the refusal.
+    std::optional<Verdict> apply_trust_policy(std::string& summary);
+    const Proof& envelope_proof();
     std::vector<Delivery> plan_deliveries() const;
     // Consults the duplicate journal; a reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
@@ -135,6 +155,7 @@ private:
     bool inspect_ = false;
     bool dry_run_ = false;
     std::string client_;
+    std::optional<IpAddress> client_ip_;
     std::optional<Transaction> tx_;
     std::vector<Delivery> last_deliveries_;
     std::chrono::steady_clock::time_point last_progress_{};

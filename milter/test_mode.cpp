@@ -16,12 +16,14 @@ namespace {
 
 class PrintingMta : public MtaApi {
 public:
+    std::string auth_user;  // macro {auth_authen}
     std::string last_rcode, last_xcode, last_text;
     std::vector<std::string> deleted;
 
     std::string macro(const char* name) override {
         if (std::string(name) == "v") return "Postfix (rt-milter --test)";
         if (std::string(name) == "i") return "TEST";
+        if (std::string(name) == "{auth_authen}") return auth_user;
         return "";
     }
     void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
@@ -98,10 +100,15 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
     }
 
     PrintingMta mta;
+    mta.auth_user = options.auth_user;
     Session session([runtime] { return runtime; }, mta);
     session.set_lead_space_kept(true);
     session.set_test_mode(options.dry_run);
-    session.connect("localhost", "127.0.0.1");
+    if (options.client_addr.empty()) {
+        session.connect("localhost", "unknown");  // no address: nothing for trusted_networks
+    } else {
+        session.connect("test-client", options.client_addr, parse_ip_address(options.client_addr));
+    }
 
     auto finish = [&](Verdict v, const char* stage) {
         std::printf("SMTP reply to the client: %s\n", answer(v, mta, stage).c_str());

@@ -17,6 +17,11 @@ struct TestModeOptions {
     std::vector<std::string> recipients;  // RCPT TO addresses, without brackets
     std::string message_path;             // "-" or "" = standard input
     bool dry_run = false;                 // show what would be posted; post nothing
+    // The trust policy's inputs: the client's address (checked: an IP
+    // address; "" = none, as an outside client seen through a unix socket)
+    // and the SMTP AUTH user ("" = not authenticated).
+    std::string client_addr;
+    std::string auth_user;
 };
 
 // Exit status: 0 accepted, 1 rejected (5xx), 75 tempfailed (4xx), 66 input unreadable.

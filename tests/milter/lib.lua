@@ -10,6 +10,13 @@
 --   TESTDIR  this folder (for lib.lua and message.eml)
 --   QID      the queue id sent as macro i
 --   SENDER   the envelope sender as the MTA passes it, e.g. <alice@example.org>
+-- and optionally:
+--   CLIENT_IP    the client's address for connect (default 192.0.2.10;
+--                "unspec" for none, as a unix-socket client)
+--   AUTH         the SMTP AUTH user, sent as macro {auth_authen} with MAIL
+--   TOP_HEADERS  header lines sent before message.eml's, "|"-separated,
+--                e.g. "Authentication-Results: mx.example.com/QID; dmarc=pass
+--                header.from=example.org" (as an earlier milter's insert)
 -- Recipient lists are comma-separated raw RCPT arguments, e.g.
 -- "<rt@example.com>,<bob@example.org>"; an empty string is an empty list.
 
@@ -72,7 +79,7 @@ function connect(mta)
   if mta == "postfix" then
     ok(mt.macro(conn, SMFIC_CONNECT, "v", POSTFIX_VERSION, "j", "mx.example.com"), "mt.macro(connect)")
   end
-  ok(mt.conninfo(conn, CLIENT_HOST, CLIENT_ADDR), "mt.conninfo")
+  ok(mt.conninfo(conn, CLIENT_HOST, param("CLIENT_IP", CLIENT_ADDR)), "mt.conninfo")
   expect_reply(conn, "connect", SMFIR_CONTINUE)
   if not mt.test_action(conn, SMFIF_DELRCPT) then fail("rt-milter did not negotiate SMFIF_DELRCPT") end
   if not mt.test_option(conn, SMFIP_HDR_LEADSPC) then fail("rt-milter did not negotiate SMFIP_HDR_LEADSPC") end
@@ -80,7 +87,12 @@ function connect(mta)
 end
 
 function mail(conn, sender, qid)
-  ok(mt.macro(conn, SMFIC_MAIL, "i", qid), "mt.macro(MAIL)")
+  local auth = param("AUTH", "")
+  if auth ~= "" then
+    ok(mt.macro(conn, SMFIC_MAIL, "i", qid, "{auth_authen}", auth), "mt.macro(MAIL)")
+  else
+    ok(mt.macro(conn, SMFIC_MAIL, "i", qid), "mt.macro(MAIL)")
+  end
   ok(mt.mailfrom(conn, sender), "mt.mailfrom")
   expect_reply(conn, "MAIL FROM:" .. sender, SMFIR_CONTINUE)
 end
@@ -133,10 +145,24 @@ function load_message()
   return headers, (body:gsub("\n", "\r\n"))
 end
 
--- DATA, the headers, end of headers and the body in two chunks split
--- between a CR and its LF (rt-milter must still turn that CRLF into LF).
+-- TOP_HEADERS as {{name, value}, ...}
+function top_headers()
+  local headers = {}
+  for line in string.gmatch(param("TOP_HEADERS", ""), "[^|]+") do
+    local name, value = line:match("^([^:]+): (.*)$")
+    if name == nil then fail("TOP_HEADERS: not \"Name: value\": " .. line) end
+    headers[#headers + 1] = { name, value }
+  end
+  return headers
+end
+
+-- DATA, the headers (TOP_HEADERS first), end of headers and the body in two
+-- chunks split between a CR and its LF (rt-milter must still turn that CRLF
+-- into LF).
 function send_message(conn)
   local headers, body = load_message()
+  local top = top_headers()
+  for i = #top, 1, -1 do table.insert(headers, 1, top[i]) end
   ok(mt.data(conn), "mt.data")
   expect_reply(conn, "DATA", SMFIR_CONTINUE)
   for _, h in ipairs(headers) do

@@ -418,7 +418,8 @@ class MilterTestCase(unittest.TestCase):
                          (prefix + message).decode("latin-1"))
 
     def assertSummary(self, ex: Exchange, qid: str, verdict: str,
-                      *contains: str, sender: str = SENDER_ADDRESS) -> str:
+                      *contains: str, sender: str = SENDER_ADDRESS,
+                      client: str = CLIENT) -> str:
         """Exactly one summary line for qid, naming the sender and the
         client; its verdict starts with `verdict`; it holds each of
         `contains`."""
@@ -429,6 +430,6 @@ class MilterTestCase(unittest.TestCase):
         self.assertIsNotNone(m, line)
         self.assertTrue(m.group(1).startswith(verdict),
                         f"verdict {m.group(1)!r} is not {verdict!r}...")
-        for text in (f"from=<{sender}>", f"client={CLIENT}", *contains):
+        for text in (f"from=<{sender}>", f"client={client}", *contains):
             self.assertIn(text, line)
         return line

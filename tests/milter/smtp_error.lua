@@ -1,6 +1,6 @@
--- smtp_error.lua — RT did not take the message (tempfail) or refused it
--- (reject): end of message answers with a custom SMTP reply, compared
--- exactly, and no recipient is deleted.
+-- smtp_error.lua — RT did not take the message (tempfail), or RT or the
+-- trust policy refused it (reject): end of message answers with a custom
+-- SMTP reply, compared exactly, and no recipient is deleted.
 -- -D: SOCKET TESTDIR QID SENDER RT_RCPTS [OTHER_RCPTS] CODE XCODE TEXT
 --     (TEXT may hold <N> for any number)
 dofile((TESTDIR or ".") .. "/lib.lua")

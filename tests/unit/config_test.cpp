@@ -274,7 +274,7 @@ server = "nowhere"
             "t.toml:10:13: route[1].extension: must be one of \"queue\", \"ticket\", \"action\", "
             "got \"tickets\"",
             "t.toml:11:1: route[1].colour: unknown key; allowed here: address, queue, action, "
-            "server, extension, queues, actions",
+            "server, extension, queues, actions, untrusted_action",
             "t.toml:12:1: route[2].address: missing; every [[route]] needs the RT address it "
             "handles, e.g. address = \"bugs@example.com\"",
             "t.toml:14:10: route[2].server: no RT server named \"nowhere\"; the servers are \"rt\"",
@@ -427,8 +427,8 @@ std::string long_socket() {
 
 const std::string kAllowedTopLevel =
     "socket, socket_mode, socket_group, user, log_level, recipient_delimiter, on_refusal, "
-    "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, rt, servers, "
-    "route";
+    "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, "
+    "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, rt, servers, route";
 const std::string kAllowedServer =
     "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts, "
     "strip_rt_headers, client_cert, client_key, header_files";
@@ -445,7 +445,7 @@ const ErrorCase kErrorCases[] = {
      "t.toml:3:1: rt.timout: unknown key; allowed here: " + kAllowedServer},
     {"UnknownRouteKey", kRoute + "queu = \"x\"\n",
      "t.toml:5:1: route[1].queu: unknown key; allowed here: address, queue, action, server, "
-     "extension, queues, actions"},
+     "extension, queues, actions, untrusted_action"},
     {"UnknownQuotedKey", kRt + "\"time out\" = 5\n",
      "t.toml:3:1: rt.\"time out\": unknown key; allowed here: " + kAllowedServer},
     {"MissingRt", "log_level = \"info\"\n",

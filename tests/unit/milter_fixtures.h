@@ -3,6 +3,7 @@
 // MtaApi that records what the Session asked of the MTA.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,10 @@ struct FakeMta : MtaApi {
     std::vector<std::string> deleted;
     int progress_calls = 0;
     bool delete_fails = false;
+    std::map<std::string, std::string> macros;  // further ones, e.g. {"{auth_authen}", "alice"}
 
     std::string macro(const char* name) override {
+        if (auto it = macros.find(name); it != macros.end()) return it->second;
         if (std::string(name) == "v") return version;
         if (std::string(name) == "i") return "4ABC123";
         return "";
