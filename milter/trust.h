@@ -28,7 +28,7 @@ namespace rtm {
 bool needs_proof(std::string_view action);
 
 // What an unproven sender gets: the list without take and resolve
-// ("take-comment" -> "comment", "resolve-correspond" -> "correspond"). Where
+// ("take-comment" -> "comment", "correspond-resolve" -> "correspond"). Where
 // nothing is left (take, resolve, take-resolve) it is "comment": RT records
 // nothing of the message for a take or resolve alone, and a comment keeps it
 // for the staff (an attempt to take the ticket, visible as such) without

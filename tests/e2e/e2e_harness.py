@@ -9,8 +9,10 @@ Owns the runtime folder E2E_DIR ($E2E_DIR, else build/e2e; every folder
   NAME/         one "pair": rt-milter's rt-milter.toml, .sock, .log, .pid
                 and spool/, and mta/, the MTA sandbox whose smtpd_milters /
                 INPUT_MAIL_FILTER is that rt-milter (postfix/ and sendmail/
-                are the shared ctest fixtures; the reload and fallback tests
-                make their own, named after the test)
+                are the shared ctest fixtures, and trust/, whose Postfix runs
+                OpenDKIM and OpenDMARC (NAME/verifiers/, verifiers.py) before
+                rt-milter; the reload and fallback tests make their own,
+                named after the test)
 It also owns the suite's rt-milter configuration, sending with swaks and
 parsing the replies, reading the MTA's log, queue and maildirs, and reading
 RT back over REST 1.0 (the methods of tests/rt's RealRt, one cookie session
@@ -22,8 +24,8 @@ start (rt-milter is stopped by the pid it recorded, checked against
 /proc; the sandboxes stop their own).
 
 CLI (for ctest's fixtures and by hand):
-  python3 e2e_harness.py start rt|postfix|sendmail
-  python3 e2e_harness.py stop  rt|postfix|sendmail   (stop rt: everything)
+  python3 e2e_harness.py start rt|postfix|sendmail|trust
+  python3 e2e_harness.py stop  rt|postfix|sendmail|trust   (stop rt: everything)
   python3 e2e_harness.py list     test ids "ID FIXTURES TIMEOUT" for CMake
 """
 
@@ -54,6 +56,7 @@ from mta_common import (POSTFIX_SANDBOX, SANDBOX_TIMEOUT, SENDMAIL_SANDBOX,  # n
                         SWAKS, maildir_files, read_env, wait_for)
 from milter_harness import RT_MILTER, STOP_BOUND, RtMilter  # noqa: E402
 import test_real_rt as real_rt  # noqa: E402  (module only: its tests stay there)
+from verifiers import AUTHSERV_ID, Verifiers  # noqa: E402
 
 RT_SANDBOX = os.path.join(REPO, "packaging", "rt-sandbox")
 RT_MAILGATE = os.environ.get("RT_MAILGATE") or os.path.join(REPO, "build", "bin",
@@ -92,10 +95,34 @@ MAX_MESSAGE_SIZE = 2_000_000
 def milter_config() -> dict:
     """RtMilter keyword arguments: the suite's routes on [rt] (the sandbox
     RT) and [servers.down] (a closed port; TOML dotted keys, written before
-    [rt]); the socket open to Postfix's smtpd (user postfix)."""
+    [rt]); the socket open to Postfix's smtpd (user postfix). Loopback is a
+    trusted network here, so take@ reaches RT, whose own refusal is what
+    test_delivery's take_refused checks; the trust policy itself has the
+    "trust" pair (TRUST_CONFIG, test_proven_sender)."""
     return {"timeout": 60, "routes": ROUTES, "socket_mode": "0666",
             "log_level": "info", "max_message_size": MAX_MESSAGE_SIZE,
+            "trusted_networks": ["127.0.0.1/32"],
             "servers.down.url": DOWN_URL, "servers.down.timeout": 5}
+
+
+# The "trust" pair (test_proven_sender): OpenDKIM and OpenDMARC before
+# rt-milter (verifiers.py), Postfix dropping inbound Authentication-Results
+# (header_checks IGNORE) and offering SMTP AUTH to staff, and rt-milter with
+# the trust policy: only 127.0.0.2 is a trusted network (tests send from
+# 127.0.0.1 unless they bind 127.0.0.2), only AUTHSERV_ID's results count.
+SASL_USER, SASL_PASSWORD = "staff", "password"
+TRUSTED_CLIENT = "127.0.0.2"
+TRUST_ROUTES = (
+    {"address": f"rt@{RT_DOMAIN}", "queue": "General", "action": "correspond"},
+    {"address": f"take@{RT_DOMAIN}", "queue": "General", "action": "take-comment"},
+    {"address": f"resolve@{RT_DOMAIN}", "queue": "General", "action": "correspond-resolve"},
+    {"address": f"strict@{RT_DOMAIN}", "queue": "General", "action": "take-comment",
+     "untrusted_action": "reject"},
+    {"address": f"act@{RT_DOMAIN}", "queue": "General", "extension": "action",
+     "actions": ["correspond", "comment", "take-comment", "correspond-resolve"]},
+)
+TRUST_CONFIG = {"routes": TRUST_ROUTES, "trusted_networks": [f"{TRUSTED_CLIENT}/32"],
+                "trusted_authserv_ids": [AUTHSERV_ID]}
 
 
 def say(msg: str) -> None:
@@ -139,15 +166,22 @@ def _cmdline(pid: int) -> list:
         return []
 
 
+def _is_verifier(pid: int, prefix: str) -> bool:
+    """OpenDKIM or OpenDMARC with a config file below prefix (verifiers.py)."""
+    exe = mta_common.SandboxCase.exe_of(pid) or ""
+    return os.path.basename(exe) in Verifiers.DAEMONS and any(
+        a.startswith(prefix) for a in _cmdline(pid))
+
+
 def _is_milter(pid: int, config_path: str) -> bool:
     exe = mta_common.SandboxCase.exe_of(pid) or ""
     return os.path.basename(exe) == "rt-milter" and config_path in _cmdline(pid)
 
 
 def leftovers(root: str = E2E_DIR) -> list:
-    """Live processes this harness started below root: rt-milters (by their
-    config path), Postfix (MAIL_CONFIG), Sendmail (exe or SENDMAIL_SANDBOX),
-    RT (RT_SITE_CONFIG)."""
+    """Live processes this harness started below root: rt-milters, OpenDKIM
+    and OpenDMARC (by their config path), Postfix (MAIL_CONFIG), Sendmail
+    (exe or SENDMAIL_SANDBOX), RT (RT_SITE_CONFIG)."""
     out = []
     prefix = root.rstrip("/") + "/"
     marks = (b"MAIL_CONFIG=", b"SENDMAIL_SANDBOX=", b"RT_SITE_CONFIG=")
@@ -155,7 +189,8 @@ def leftovers(root: str = E2E_DIR) -> list:
         if pid == os.getpid():
             continue
         exe = mta_common.SandboxCase.exe_of(pid) or ""
-        if exe.startswith(prefix) or (os.path.basename(exe) == "rt-milter" and any(
+        if exe.startswith(prefix) or _is_verifier(pid, prefix) or (
+                os.path.basename(exe) == "rt-milter" and any(
                 a.startswith(prefix) for a in _cmdline(pid))):
             out.append(pid)
             continue
@@ -320,10 +355,17 @@ class Pair:
     KIND in NAME/mta whose milter is that rt-milter, with the RT fallback
     (rt-mailgate after the queue) on, as packaging/ deploys it."""
 
-    def __init__(self, name: str, kind: str, config: Optional[dict] = None):
+    def __init__(self, name: str, kind: str, config: Optional[dict] = None,
+                 verifiers: bool = False, drop_inbound_results: bool = True):
+        """verifiers: OpenDKIM and OpenDMARC (verifiers.py, in NAME/verifiers)
+        before rt-milter, inbound Authentication-Results dropped by Postfix's
+        header_checks (unless not drop_inbound_results), and SMTP AUTH for
+        SASL_USER (Postfix only)."""
         self.name = name
         self.kind = kind
         self.dir = os.path.join(E2E_DIR, name)
+        self.verifiers = Verifiers(os.path.join(self.dir, "verifiers")) if verifiers else None
+        self.drop_inbound_results = drop_inbound_results
         self.mta_dir = os.path.join(self.dir, "mta")
         self.pidfile = os.path.join(self.dir, "rt-milter.pid")
         self.sandbox = {"postfix": POSTFIX_SANDBOX, "sendmail": SENDMAIL_SANDBOX}[kind]
@@ -354,6 +396,17 @@ class Pair:
             raise RuntimeError(f"{self.socket_path}: too long for a unix socket; "
                                "set E2E_DIR to a shorter folder")
         try:
+            before = []
+            if self.verifiers:
+                self.verifiers.start()
+                before = [a for m in self.verifiers.milters for a in ("--milter", m)]
+                mta_args = (*mta_args, "--sasl-user", f"{SASL_USER}:{SASL_PASSWORD}")
+                if self.drop_inbound_results:
+                    checks = os.path.join(self.dir, "header_checks")
+                    with open(checks, "w") as f:
+                        f.write("/^Authentication-Results:/ IGNORE\n")
+                    os.chmod(checks, 0o644)
+                    mta_args = (*mta_args, "--set", f"header_checks = regexp:{checks}")
             if milter:
                 self.milter.rt_url = rt_url
                 self.milter.start()
@@ -363,7 +416,7 @@ class Pair:
                 spec = self.milter.socket_spec
             else:
                 spec = "unix:" + self.absent_socket
-            run_tool(self.sandbox, "start", self.mta_dir, "--fresh", "--milter", spec,
+            run_tool(self.sandbox, "start", self.mta_dir, "--fresh", *before, "--milter", spec,
                      "--rt-fallback", rt_url, "--mailgate", RT_MAILGATE, *mta_args)
             return self.mta()
         except BaseException:
@@ -408,6 +461,8 @@ class Pair:
             os.unlink(self.pidfile)
         except FileNotFoundError:
             pass
+        # also when this Pair was made without verifiers (e2e_harness stop rt)
+        problems += Verifiers(os.path.join(self.dir, "verifiers")).stop()
         return problems + leftovers(self.dir)
 
     def reload(self) -> None:
@@ -425,7 +480,8 @@ class Pair:
 
 
 SHARED_PAIRS = {"postfix": Pair("postfix", "postfix"),
-                "sendmail": Pair("sendmail", "sendmail")}
+                "sendmail": Pair("sendmail", "sendmail"),
+                "trust": Pair("trust", "postfix", TRUST_CONFIG, verifiers=True)}
 
 
 # --------------------------------------------------------------------------
@@ -474,19 +530,26 @@ class Sent:
 
 
 def swaks(port: int, to, subject: str, sender: str = ALICE, body: str = "",
-          msgid: Optional[str] = None, body_file: Optional[str] = None, headers=()) -> Sent:
+          msgid: Optional[str] = None, body_file: Optional[str] = None, headers=(),
+          data: Optional[bytes] = None, args=()) -> Sent:
     """One message by SMTP to 127.0.0.1:port; to is one address or a list.
     body_file: the body is that file's content (for bodies too long for argv).
-    headers: more "Name: value" header lines."""
+    headers: more "Name: value" header lines. data: the whole message as is
+    (then subject and msgid only describe it, and body, body_file and
+    headers are not used). args: more swaks options (--auth ...)."""
     recipients = [to] if isinstance(to, str) else list(to)
     msgid = msgid or f"{uuid.uuid4().hex}@e2e.test"
     cmd = [SWAKS, "--server", f"127.0.0.1:{port}", "--helo", "client.e2e.test",
-           "--from", sender, "--to", ",".join(recipients), "--timeout", "100",
-           "--header", f"Subject: {subject}", "--header", f"Message-Id: <{msgid}>",
-           *[a for h in headers for a in ("--add-header", h)],
-           "--body", f"@{body_file}" if body_file else (body or f"Body of: {subject}")]
-    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=SEND_TIMEOUT)
+           "--from", sender, "--to", ",".join(recipients), "--timeout", "100", *args]
+    if data is None:
+        cmd += ["--header", f"Subject: {subject}", "--header", f"Message-Id: <{msgid}>",
+                *[a for h in headers for a in ("--add-header", h)],
+                "--body", f"@{body_file}" if body_file else (body or f"Body of: {subject}")]
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=SEND_TIMEOUT)
+    else:  # swaks reads the message from stdin ("--data -")
+        r = subprocess.run(cmd + ["--data", "-"], input=data.decode("utf-8", "surrogateescape"),
+                           capture_output=True, text=True, timeout=SEND_TIMEOUT)
     return Sent(r.returncode, r.stdout + r.stderr, msgid, subject)
 
 
@@ -533,12 +596,13 @@ class E2ECase(RtReadBack, unittest.TestCase):
         return f"e2e{RUN}-{type(self).__name__}-{self._testMethodName[5:]}-{uuid.uuid4().hex[:8]}"
 
     def own_pair(self, name: str, kind: str, milter: bool = True, mta_args=(),
-                 config: Optional[dict] = None) -> Mta:
+                 config: Optional[dict] = None, **pair_kw) -> Mta:
         """A pair for this test alone in E2E_DIR/name (short: the socket
         path is limited), stopped at cleanup, which fails the test if
         anything of it survives. config: rt-milter keys besides (or
-        instead of) milter_config()'s, e.g. routes and servers.NAME.KEY."""
-        self.pair = Pair(name, kind, config)
+        instead of) milter_config()'s, e.g. routes and servers.NAME.KEY.
+        pair_kw: Pair's verifiers, drop_inbound_results."""
+        self.pair = Pair(name, kind, config, **pair_kw)
 
         def stop():
             self.assertEqual(self.pair.stop(), [], f"stopping {self.pair.dir}")

@@ -136,6 +136,9 @@ class DeliveryCases:
                    if re.search(r"(?m)^Subject: Permission Denied$", m)]
         self.assertEqual(len(bounces), 1, "Permission Denied mail in RT's outgoing.mbox")
         qid = self.assertNotQueued(sent.msgid)
+        # loopback is a trusted network in the shared pairs: the take is
+        # proven, and it is RT that refuses it (alice may not own tickets)
+        self.assertIn(", proof=network:127.0.0.1/32, ", self.summary(qid))
         self.assertIn("action=take-comment (refused, RT said: not ok", self.summary(qid))
         self.assertNothingElsewhere()
 
