@@ -7,19 +7,28 @@ namespace rtm {
 
 ServerPool::ServerPool(const RtServer& server) : server_(server), circuit_(circuit_for(server.url)) {}
 
-ServerPool::~ServerPool() {
+ServerPool::~ServerPool() { stop(); }
+
+void ServerPool::stop() {
+    std::vector<std::thread> workers;
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        workers.swap(workers_);
     }
     wake_.notify_all();
-    for (std::thread& worker : workers_) worker.join();
+    for (std::thread& worker : workers) worker.join();
 }
 
 std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
     std::packaged_task<void(RtClient*)> task(std::move(job));
     std::future<void> done = task.get_future();
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (stopping_) {  // stop() was called: RT is not asked
+        lock.unlock();
+        task(nullptr);
+        return done;
+    }
     // Every queued job that no idle worker will take: one more worker, up to
     // the cap. Started before the job is queued, so a failure queues nothing.
     if (queue_.size() + 1 > idle_ && workers_.size() < static_cast<std::size_t>(server_.max_concurrent)) {
@@ -65,6 +74,10 @@ void ServerPool::work() {
         job.task(use);  // the job's own exceptions go to its future
         lock.lock();
     }
+}
+
+void Runtime::stop_posting() const {
+    for (const auto& [name, pool] : pools_) pool->stop();
 }
 
 Runtime::Runtime(Config config) : config_(std::move(config)), routes_(config_) {

@@ -32,7 +32,10 @@ public:
     using Job = std::function<void(RtClient*)>;
 
     explicit ServerPool(const RtServer& server);
-    ~ServerPool();  // runs what is queued, then stops and joins the workers
+    ~ServerPool();  // stop()
+    // Runs what is queued, then stops and joins the workers; a job submitted
+    // later runs at once with nullptr (RT not asked). Idempotent.
+    void stop();
     ServerPool(const ServerPool&) = delete;
     ServerPool& operator=(const ServerPool&) = delete;
 
@@ -74,6 +77,10 @@ public:
     const Config& config() const { return config_; }
     const RouteTable& routes() const { return routes_; }
     ServerPool& pool(const std::string& server) const { return *pools_.at(server); }
+    // Stops every server's pool (ServerPool::stop): at exit, so the workers
+    // end, and OpenSSL frees their per-thread state, before its own atexit
+    // cleanup runs (which comes before the destructors of our globals).
+    void stop_posting() const;
 
     // The duplicate journal: null when it is off (journal = "") or could not
     // be opened (then journal_error() says why).

@@ -109,6 +109,18 @@ TEST_F(SessionTest, TemporaryFailureTempfailsWithAGenericText) {
     EXPECT_TRUE(mta.deleted.empty());
 }
 
+TEST_F(SessionTest, AfterStopPostingRtIsNotAskedAnd451) {
+    start();
+    runtime->stop_posting();  // what the daemon does once libmilter has stopped
+    runtime->stop_posting();  // idempotent
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(send({"<rt@example.com>"}), Verdict::Tempfail);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(mta.rcode, "451");
+    EXPECT_TRUE(rt.requests().empty());
+    EXPECT_TRUE(mta.deleted.empty());
+}
+
 TEST_F(SessionTest, Http500Tempfails) {
     add_queue_route("t", "500");
     EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
