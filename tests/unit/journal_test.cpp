@@ -18,6 +18,7 @@
 #include "circuit.h"
 #include "fake_rt.h"
 #include "journal.h"
+#include "journal_contract.h"
 #include "milter_fixtures.h"
 #include "session.h"
 #include "sha256.h"
@@ -174,6 +175,23 @@ TEST(Journal, ConcurrentWritersFromThreads) {
     ASSERT_TRUE(j->lookup("t3-49", st));
     EXPECT_EQ(st, Journal::State::Delivered);
 }
+
+// The contract every backend keeps (journal_contract.h), on one SQLite file
+// opened twice, as two processes would.
+class SqliteJournalContract : public ::testing::Test {
+protected:
+    rtm::testing::OpenJournal open = [this](long expiry) {
+        std::string error;
+        auto j = Journal::open(dir.path() + "/shared.sqlite", expiry, error);
+        EXPECT_TRUE(j) << error;
+        return j;
+    };
+    TempDir dir;
+};
+
+TEST_F(SqliteJournalContract, RecordLookupForgetExpire) { rtm::testing::check_record_lookup_forget_expire(open); }
+TEST_F(SqliteJournalContract, OneClaimWinsBetweenTwoJournals) { rtm::testing::check_claim_contention(open); }
+TEST_F(SqliteJournalContract, DeadClaims) { rtm::testing::check_dead_claims(open); }
 
 TEST(Journal, UnopenablePathIsAnError) {
     std::string error;
