@@ -46,10 +46,10 @@ std::string describe_conninfo(const std::string& conninfo) {
     Options options = parse(conninfo, error);
     if (!options) return "postgresql (unparsable connection string)";
     std::string out = "postgresql";
-    for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
-        const std::string_view key = o->keyword;
-        if (o->val && *o->val && (key == "host" || key == "hostaddr" || key == "port" || key == "dbname" || key == "user"))
-            out += " " + std::string(key) + "=" + o->val;
+    for (const std::string_view key : {"host", "hostaddr", "port", "dbname", "user"}) {
+        for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
+            if (o->keyword == key && o->val && *o->val) out += " " + std::string(key) + "=" + o->val;
+        }
     }
     return out;
 }

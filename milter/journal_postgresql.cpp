@@ -31,7 +31,8 @@ constexpr std::size_t kPoolSize = 4;
 // Bounds on any wait for the server: a session never waits longer for the
 // journal than connect + statement, or for a free connection than this.
 constexpr const char* kConnectTimeout = "5";
-constexpr const char* kSetTimeouts = "SET statement_timeout = '5s'; SET lock_timeout = '5s'";
+constexpr const char* kSetTimeouts =
+    "SET statement_timeout = '5s'; SET lock_timeout = '5s'; SET client_min_messages = warning";
 constexpr auto kPoolWait = std::chrono::seconds(10);
 // After a failed connect, sessions fail at once for this long rather than
 // each waiting connect_timeout for a server that is down.
