@@ -2,7 +2,8 @@
 private PostgreSQL of this ctest run (pg_server.py, fixture "pg";
 $RTM_PG_STATE): a message delivered once and its resend recognised as a
 duplicate; PostgreSQL stopped -> 451 "duplicate journal unavailable" and a
-loud log line; PostgreSQL started again -> delivered by the same daemon.
+loud log line; PostgreSQL started again -> delivered by the same daemon;
+--check-config connects, and names the key and the reason when it cannot.
 Reused, not copied: tests/milter/milter_harness.py (rt-milter, miltertest,
 the RT stub). Pauses and resumes the shared server (RESOURCE_LOCK pg_server).
 """
@@ -10,6 +11,7 @@ the RT stub). Pauses and resumes the shared server (RESOURCE_LOCK pg_server).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MILTER_DIR = os.path.join(HERE, "..", "milter")
 sys.path.insert(0, MILTER_DIR)
 
-from milter_harness import MilterTestCase, run_miltertest  # noqa: E402
+from milter_harness import RT_MILTER, MilterTestCase, run_miltertest, write_config  # noqa: E402
 
 STATE = os.environ.get("RTM_PG_STATE", "")
 RT = "rt@example.com"
@@ -88,6 +90,31 @@ class PgJournalMilter(MilterTestCase):
         self.assertEqual(run.rc, 0, run.describe())
         self.assertEqual(len(stub.requests), 2)
         self.assertEqual(milter.stop(), 0)
+
+
+    def check_config(self, journal: str) -> subprocess.CompletedProcess:
+        path = os.path.join(self.workdir, "check.toml")
+        write_config(path, "unix:" + os.path.join(self.workdir, "s.sock"), "http://127.0.0.1:1",
+                     os.path.join(self.workdir, "spool"), journal=journal)
+        return subprocess.run([RT_MILTER, "--check-config", "-c", path], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+
+    def test_check_config_connects(self):
+        check = self.check_config(conninfo())
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertRegex(check.stdout, r"journal postgresql host=127\.0\.0\.1 port=\d+ dbname=rtmilter "
+                                       r"user=rt_milter: connects, has its table, takes a write")
+
+    def test_check_config_names_the_key_and_the_reason(self):
+        nobody_there = re.sub(r"port=\d+", "port=1", conninfo())
+        check = self.check_config(nobody_there)
+        self.assertNotEqual(check.returncode, 0, check.stdout)
+        errors = [line for line in check.stderr.splitlines() if "journal" in line]
+        self.assertEqual(len(errors), 1, check.stderr)
+        self.assertRegex(errors[0], r"^rt-milter: journal postgresql host=127\.0\.0\.1 port=1 dbname=rtmilter "
+                                    r"user=rt_milter: cannot connect: .*Connection refused")
+        with open(os.path.join(STATE, "pgpass")) as fh:
+            self.assertNotIn(fh.read().split(":")[-1].strip(), check.stderr)
 
 
 if __name__ == "__main__":
