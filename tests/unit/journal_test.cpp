@@ -362,6 +362,38 @@ TEST_F(JournalSession, InDoubtRetryPolicyPostsAgain) {
     EXPECT_EQ(posts_to("A"), 2);
 }
 
+// Two hosts (two Runtimes on one journal) with the same message at the same
+// moment: the second finds the first's claim and answers 451 without
+// posting; its retry, once the first is done, is a duplicate.
+TEST_F(JournalSession, AClaimedTargetIsNotPostedBySecondSession) {
+    script.hang_ms = 1500;  // the first host's POST is still in RT's hands
+    Verdict first = Verdict::Continue;
+    std::thread host_a([&] { first = attempt({"<qA@example.com>"}); });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (rt.requests().empty() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(rt.requests().size(), 1u) << "the first POST never reached RT";
+    FakeMta other_mta;
+    auto runtime = std::make_shared<const Runtime>(config);
+    auto send_b = [&] {
+        Session s([runtime] { return runtime; }, other_mta);
+        s.set_lead_space_kept(true);
+        s.mail({"<alice@example.org>"});
+        s.rcpt({"<qA@example.com>"});
+        s.header("Message-ID", " <m1@example.org>");
+        s.header("Subject", " hi");
+        s.end_of_headers();
+        s.body("body\r\n");
+        return s.end_of_message();
+    };
+    EXPECT_EQ(send_b(), Verdict::Tempfail);
+    EXPECT_EQ(other_mta.rcode + " " + other_mta.xcode, "451 4.3.0");
+    host_a.join();
+    EXPECT_EQ(first, Verdict::Accept);
+    EXPECT_EQ(send_b(), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1);
+}
+
 TEST_F(JournalSession, UnavailableJournalTempfailsUnlessTold) {
     config.journal = "/nonexistent-dir/journal.sqlite";
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
