@@ -35,8 +35,9 @@ Problem check_postgresql_conninfo(std::string_view conninfo) {
     if (!options) return "not a PostgreSQL connection string libpq understands: " + error;
     for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
         if (std::string_view(o->keyword) == "password" && o->val && *o->val)
-            return std::string("a password in the connection string; put it in a passfile (passfile=… in the "
-                               "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600");
+            return std::string(
+                "a password in the connection string; put it in a passfile (passfile=… in the "
+                "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600");
     }
     return std::nullopt;
 }
@@ -48,7 +49,8 @@ std::string describe_conninfo(const std::string& conninfo) {
     std::string out = "postgresql";
     for (const std::string_view key : {"host", "hostaddr", "port", "dbname", "user"}) {
         for (const PQconninfoOption* o = options.get(); o->keyword; ++o) {
-            if (o->keyword == key && o->val && *o->val) out += " " + std::string(key) + "=" + o->val;
+            if (o->keyword == key && o->val && *o->val)
+                out += " " + std::string(key) + "=" + o->val;
         }
     }
     return out;

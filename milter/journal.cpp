@@ -11,32 +11,42 @@
 
 namespace rtm {
 
-bool Journal::is_postgresql(const std::string& spec) { return is_postgresql_conninfo(spec); }
-
-std::unique_ptr<Journal> Journal::open(const std::string& spec, long expiry_seconds, std::string& error,
-                                       bool keep_unreachable) {
-    return is_postgresql(spec) ? open_postgresql_journal(spec, expiry_seconds, keep_unreachable, error)
-                               : open_sqlite_journal(spec, expiry_seconds, error);
+bool Journal::is_postgresql(const std::string& spec) {
+    return is_postgresql_conninfo(spec);
 }
 
-Journal::Journal(std::string where, long expiry_seconds) : where_(std::move(where)), expiry_(expiry_seconds) {
+std::unique_ptr<Journal> Journal::open(const std::string& spec, long expiry_seconds,
+                                       std::string& error, bool keep_unreachable) {
+    return is_postgresql(spec)
+               ? open_postgresql_journal(spec, expiry_seconds, keep_unreachable, error)
+               : open_sqlite_journal(spec, expiry_seconds, error);
+}
+
+Journal::Journal(std::string where, long expiry_seconds)
+    : where_(std::move(where)), expiry_(expiry_seconds) {
     static std::atomic<unsigned> instances{0};
     char host[HOST_NAME_MAX + 1] = {};
     if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
     owner_ = std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(++instances);
 }
 
-Journal::State Journal::state_of(int code, long long at, long long claim_until, long long now) const {
+Journal::State Journal::state_of(int code, long long at, long long claim_until,
+                                 long long now) const {
     const bool claim_live = claim_until > now;
     if (at < cutoff(now) && !claim_live) return State::Unknown;  // expired
     switch (code) {
-        case journal_sql::kDelivered: return State::Delivered;
-        case journal_sql::kInDoubt: return State::InDoubt;
+        case journal_sql::kDelivered:
+            return State::Delivered;
+        case journal_sql::kInDoubt:
+            return State::InDoubt;
         // A claim whose holder died: before the upload RT had nothing; after
         // it, RT may have the message.
-        case journal_sql::kClaimed: return claim_live ? State::Claimed : State::Unknown;
-        case journal_sql::kClaimedUploaded: return claim_live ? State::Claimed : State::InDoubt;
-        default: return State::Unknown;
+        case journal_sql::kClaimed:
+            return claim_live ? State::Claimed : State::Unknown;
+        case journal_sql::kClaimedUploaded:
+            return claim_live ? State::Claimed : State::InDoubt;
+        default:
+            return State::Unknown;
     }
 }
 
@@ -55,7 +65,9 @@ std::string record(const std::string& table) {
            " at = excluded.at, note = excluded.note, owner = '', claim_until = 0";
 }
 
-std::string forget(const std::string& table) { return "DELETE FROM " + table + " WHERE key = ?1"; }
+std::string forget(const std::string& table) {
+    return "DELETE FROM " + table + " WHERE key = ?1";
+}
 
 // ?1 key, ?2 now, ?3 owner, ?4 claim until, ?5 expiry cutoff, ?6 1 to take
 // a key in doubt. The row is taken when it is expired, a dead claim from
@@ -64,11 +76,18 @@ std::string claim(const std::string& table) {
     const std::string t = table + ".";
     return "INSERT INTO " + table + kColumns + "VALUES (?1, " + std::to_string(kClaimed) +
            ", ?2, 'claimed', ?3, ?4) ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
-           " at = excluded.at, note = excluded.note, owner = excluded.owner, claim_until = excluded.claim_until"
-           " WHERE (" + t + "at < ?5 AND " + t + "claim_until <= ?2)"
-           " OR (" + t + "state = " + std::to_string(kClaimed) + " AND " + t + "claim_until <= ?2)"
-           " OR (?6 = 1 AND (" + t + "state = " + std::to_string(kInDoubt) + " OR (" + t + "state = " +
-           std::to_string(kClaimedUploaded) + " AND " + t + "claim_until <= ?2)))"
+           " at = excluded.at, note = excluded.note, owner = excluded.owner, claim_until = "
+           "excluded.claim_until"
+           " WHERE (" +
+           t + "at < ?5 AND " + t +
+           "claim_until <= ?2)"
+           " OR (" +
+           t + "state = " + std::to_string(kClaimed) + " AND " + t +
+           "claim_until <= ?2)"
+           " OR (?6 = 1 AND (" +
+           t + "state = " + std::to_string(kInDoubt) + " OR (" + t +
+           "state = " + std::to_string(kClaimedUploaded) + " AND " + t +
+           "claim_until <= ?2)))"
            " RETURNING state";
 }
 

@@ -16,7 +16,7 @@
 namespace rtm {
 
 class Journal {
-public:
+  public:
     // Claimed: a live claim of another session (or host) holds the key.
     enum class State { Unknown, Delivered, InDoubt, Claimed };
 
@@ -33,8 +33,8 @@ public:
     // with keep_unreachable, a PostgreSQL journal whose server cannot be
     // reached now comes back all the same (error says why): it connects
     // when the server is back, without a restart.
-    static std::unique_ptr<Journal> open(const std::string& spec, long expiry_seconds, std::string& error,
-                                         bool keep_unreachable = false);
+    static std::unique_ptr<Journal> open(const std::string& spec, long expiry_seconds,
+                                         std::string& error, bool keep_unreachable = false);
     static bool is_postgresql(const std::string& spec);
 
     virtual ~Journal() = default;
@@ -63,7 +63,7 @@ public:
     // Who claims: host name, pid and journal instance.
     const std::string& owner() const { return owner_; }
 
-protected:
+  protected:
     Journal(std::string where, long expiry_seconds);
     // The state a stored row stands for at NOW (shared by both backends).
     State state_of(int code, long long at, long long claim_until, long long now) const;
@@ -86,7 +86,8 @@ std::string uploaded(const std::string& table);
 std::string expire(const std::string& table);
 }  // namespace journal_sql
 
-std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expiry_seconds, std::string& error);
+std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expiry_seconds,
+                                             std::string& error);
 std::unique_ptr<Journal> open_postgresql_journal(const std::string& conninfo, long expiry_seconds,
                                                  bool keep_unreachable, std::string& error);
 

@@ -57,7 +57,7 @@ std::string server_error(PGconn* conn) {
 }
 
 class PostgresJournal final : public Journal {
-public:
+  public:
     PostgresJournal(std::string conninfo, long expiry_seconds)
         : Journal(describe_conninfo(conninfo), expiry_seconds), conninfo_(std::move(conninfo)) {}
 
@@ -84,7 +84,7 @@ public:
     }
     Status expire() override;
 
-private:
+  private:
     static inline const std::string kLookupSql = dollar_params(journal_sql::lookup(kTable));
     static inline const std::string kRecordSql = dollar_params(journal_sql::record(kTable));
     static inline const std::string kForgetSql = dollar_params(journal_sql::forget(kTable));
@@ -96,20 +96,23 @@ private:
         return Status::failure(what + ": " + server_error(conn));
     }
     // One statement with text parameters; null when it failed.
-    static Result run(PGconn* conn, const std::string& sql, const std::vector<std::string>& params) {
+    static Result run(PGconn* conn, const std::string& sql,
+                      const std::vector<std::string>& params) {
         std::vector<const char*> values;
         for (const std::string& p : params) values.push_back(p.c_str());
-        Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                              nullptr, 0),
+        Result r(PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                              values.data(), nullptr, nullptr, 0),
                  &PQclear);
         const ExecStatusType status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return Result(nullptr, &PQclear);
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            return Result(nullptr, &PQclear);
         return r;
     }
     static Status exec(PGconn* conn, const char* sql) {
         Result r(PQexec(conn, sql), &PQclear);
         const ExecStatusType status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) return failure(conn, "journal");
+        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+            return failure(conn, "journal");
         return Status::ok();
     }
     Status lookup_on(PGconn* conn, const std::string& key, State& state, std::string& holder) const;
@@ -129,7 +132,8 @@ private:
 };
 
 Status PostgresJournal::make_ready(PGconn* conn) {
-    if (PQstatus(conn) != CONNECTION_OK) return Status::failure("cannot connect: " + server_error(conn));
+    if (PQstatus(conn) != CONNECTION_OK)
+        return Status::failure("cannot connect: " + server_error(conn));
     if (Status s = exec(conn, kSetTimeouts); !s) return s;
     {
         std::lock_guard lock(mutex_);
@@ -146,9 +150,11 @@ Status PostgresJournal::make_ready(PGconn* conn) {
 Status PostgresJournal::set_up(PGconn* conn) {
     const std::string create =
         "CREATE TABLE IF NOT EXISTS rt_milter_schema (version integer NOT NULL);"
-        "INSERT INTO rt_milter_schema (version) SELECT " + std::to_string(kSchemaVersion) +
+        "INSERT INTO rt_milter_schema (version) SELECT " +
+        std::to_string(kSchemaVersion) +
         " WHERE NOT EXISTS (SELECT 1 FROM rt_milter_schema);"
-        "CREATE TABLE IF NOT EXISTS " + kTable +
+        "CREATE TABLE IF NOT EXISTS " +
+        kTable +
         " (key text PRIMARY KEY, state smallint NOT NULL, at bigint NOT NULL, note text NOT NULL,"
         " owner text NOT NULL DEFAULT '', claim_until bigint NOT NULL DEFAULT 0)";
     Status s = exec(conn, "BEGIN");
@@ -166,7 +172,8 @@ Status PostgresJournal::set_up(PGconn* conn) {
     if (Status c = exec(conn, "COMMIT"); !c) return c;
     const int found = std::atoi(PQgetvalue(version.get(), 0, 0));
     if (found > kSchemaVersion)
-        return Status::failure("journal schema version " + std::to_string(found) + " is newer than this rt-milter's (" +
+        return Status::failure("journal schema version " + std::to_string(found) +
+                               " is newer than this rt-milter's (" +
                                std::to_string(kSchemaVersion) + ")");
     return Status::ok();
 }
@@ -178,8 +185,10 @@ Status PostgresJournal::with_connection(const std::function<Status(PGconn*)>& us
     Connection conn(nullptr, &PQfinish);
     {
         std::unique_lock lock(mutex_);
-        if (!freed_.wait_for(lock, kPoolWait, [this] { return !idle_.empty() || made_ < kPoolSize; }))
-            return Status::failure("all " + std::to_string(kPoolSize) + " journal connections busy for " +
+        if (!freed_.wait_for(lock, kPoolWait,
+                             [this] { return !idle_.empty() || made_ < kPoolSize; }))
+            return Status::failure("all " + std::to_string(kPoolSize) +
+                                   " journal connections busy for " +
                                    std::to_string(kPoolWait.count()) + " s");
         if (!idle_.empty()) {
             conn = std::move(idle_.back());
@@ -191,7 +200,8 @@ Status PostgresJournal::with_connection(const std::function<Status(PGconn*)>& us
     }
     Status s = Status::ok();
     if (!conn) {
-        const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname", nullptr};
+        const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname",
+                                  nullptr};
         const char* values[] = {kConnectTimeout, "rt-milter", conninfo_.c_str(), nullptr};
         conn.reset(PQconnectdbParams(keywords, values, 1));
         s = conn ? make_ready(conn.get()) : Status::failure("cannot connect: out of memory");
@@ -201,7 +211,8 @@ Status PostgresJournal::with_connection(const std::function<Status(PGconn*)>& us
     }
     if (s) {
         s = use(conn.get());
-        if (!s && PQstatus(conn.get()) == CONNECTION_BAD) {  // dropped (a server restart): once more
+        if (!s &&
+            PQstatus(conn.get()) == CONNECTION_BAD) {  // dropped (a server restart): once more
             PQreset(conn.get());
             s = make_ready(conn.get());
             if (s) s = use(conn.get());
@@ -221,13 +232,15 @@ Status PostgresJournal::with_connection(const std::function<Status(PGconn*)>& us
     return s;
 }
 
-Status PostgresJournal::lookup_on(PGconn* conn, const std::string& key, State& state, std::string& holder) const {
+Status PostgresJournal::lookup_on(PGconn* conn, const std::string& key, State& state,
+                                  std::string& holder) const {
     state = State::Unknown;
     Result r = run(conn, kLookupSql, {key});
     if (!r) return failure(conn, "journal lookup");
     if (PQntuples(r.get()) == 1) {
-        state = state_of(std::atoi(PQgetvalue(r.get(), 0, 0)), std::atoll(PQgetvalue(r.get(), 0, 1)),
-                         std::atoll(PQgetvalue(r.get(), 0, 2)), std::time(nullptr));
+        state =
+            state_of(std::atoi(PQgetvalue(r.get(), 0, 0)), std::atoll(PQgetvalue(r.get(), 0, 1)),
+                     std::atoll(PQgetvalue(r.get(), 0, 2)), std::time(nullptr));
         holder = PQgetvalue(r.get(), 0, 3);
     }
     return Status::ok();
@@ -238,8 +251,8 @@ Status PostgresJournal::claim(const std::string& key, State expected, long secon
         result = Claim{};
         const long long now = std::time(nullptr);
         Result r = run(c, kClaimSql,
-                       {key, std::to_string(now), owner_, std::to_string(now + seconds), std::to_string(cutoff(now)),
-                        expected == State::InDoubt ? "1" : "0"});
+                       {key, std::to_string(now), owner_, std::to_string(now + seconds),
+                        std::to_string(cutoff(now)), expected == State::InDoubt ? "1" : "0"});
         if (!r) return failure(c, "journal claim");
         if (PQntuples(r.get()) == 1) {
             result.taken = true;
@@ -254,8 +267,10 @@ Status PostgresJournal::claim(const std::string& key, State expected, long secon
 
 Status PostgresJournal::record(const std::string& key, State state, const std::string& note) {
     Status s = with_connection([&](PGconn* c) {
-        const int code = state == State::Delivered ? journal_sql::kDelivered : journal_sql::kInDoubt;
-        return run(c, kRecordSql, {key, std::to_string(code), std::to_string(std::time(nullptr)), note})
+        const int code =
+            state == State::Delivered ? journal_sql::kDelivered : journal_sql::kInDoubt;
+        return run(c, kRecordSql,
+                   {key, std::to_string(code), std::to_string(std::time(nullptr)), note})
                    ? Status::ok()
                    : failure(c, "journal write");
     });
@@ -291,8 +306,8 @@ Status PostgresJournal::expire() {
 
 }  // namespace
 
-std::unique_ptr<Journal> open_postgresql_journal(const std::string& conninfo, long expiry_seconds, bool keep_unreachable,
-                                                 std::string& error) {
+std::unique_ptr<Journal> open_postgresql_journal(const std::string& conninfo, long expiry_seconds,
+                                                 bool keep_unreachable, std::string& error) {
     auto journal = std::make_unique<PostgresJournal>(conninfo, expiry_seconds);
     Status s = journal->connect_now();
     if (s) s = journal->expire();

@@ -22,8 +22,8 @@ namespace {
 enum : int { kLookup, kRecord, kForget, kExpire, kClaim, kUploaded, kStatements };
 const std::string kTable = "delivered";
 const std::string kSql[] = {
-    journal_sql::lookup(kTable), journal_sql::record(kTable),   journal_sql::forget(kTable),
-    journal_sql::expire(kTable), journal_sql::claim(kTable),    journal_sql::uploaded(kTable),
+    journal_sql::lookup(kTable), journal_sql::record(kTable), journal_sql::forget(kTable),
+    journal_sql::expire(kTable), journal_sql::claim(kTable),  journal_sql::uploaded(kTable),
 };
 // user_version 2: the claim columns (owner, claim_until) are there.
 constexpr int kSchemaVersion = 2;
@@ -58,15 +58,17 @@ Status make_private(const std::string& path) {
         struct stat st {};
         if (fstat(fd.get(), &st) == 0 && (st.st_mode & 077) && st.st_uid == geteuid() &&
             fchmod(fd.get(), st.st_mode & 0700) != 0) {
-            return Status::failure("cannot make journal " + name + " private: " + std::strerror(errno));
+            return Status::failure("cannot make journal " + name +
+                                   " private: " + std::strerror(errno));
         }
     }
     return Status::ok();
 }
 
 class SqliteJournal final : public Journal {
-public:
-    SqliteJournal(sqlite3* db, const std::string& path, long expiry_seconds) : Journal(path, expiry_seconds), db_(db) {}
+  public:
+    SqliteJournal(sqlite3* db, const std::string& path, long expiry_seconds)
+        : Journal(path, expiry_seconds), db_(db) {}
     ~SqliteJournal() override {
         for (sqlite3_stmt* st : statements_) sqlite3_finalize(st);
         sqlite3_close(db_);
@@ -83,7 +85,7 @@ public:
         return expire_locked();
     }
 
-private:
+  private:
     Status exec(const char* sql);
     Status expire_locked();
     Status lookup_locked(const std::string& key, State& state, std::string& holder);
@@ -102,16 +104,19 @@ private:
 
 }  // namespace
 
-std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expiry_seconds, std::string& error) {
+std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expiry_seconds,
+                                             std::string& error) {
     if (Status s = make_private(path); !s) {
         error = s.error();
         return nullptr;
     }
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+    int rc = sqlite3_open_v2(path.c_str(), &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              nullptr);
     if (rc != SQLITE_OK) {
-        error = "cannot open journal " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        error =
+            "cannot open journal " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return nullptr;
     }
@@ -131,25 +136,28 @@ std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expir
 namespace {
 
 Status SqliteJournal::set_up() {
-    for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                            // WITHOUT ROWID: the key is the table's only b-tree
-                            "CREATE TABLE IF NOT EXISTS delivered ("
-                            " key TEXT PRIMARY KEY, state INTEGER NOT NULL,"
-                            " at INTEGER NOT NULL, note TEXT NOT NULL,"
-                            " owner TEXT NOT NULL DEFAULT '', claim_until INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
-                            "DROP INDEX IF EXISTS delivered_at"}) {
+    for (const char* sql :
+         {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+          // WITHOUT ROWID: the key is the table's only b-tree
+          "CREATE TABLE IF NOT EXISTS delivered ("
+          " key TEXT PRIMARY KEY, state INTEGER NOT NULL,"
+          " at INTEGER NOT NULL, note TEXT NOT NULL,"
+          " owner TEXT NOT NULL DEFAULT '', claim_until INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+          "DROP INDEX IF EXISTS delivered_at"}) {
         if (Status s = exec(sql); !s) return s;
     }
     // A journal of an rt-milter before claims: add their columns, once.
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM pragma_table_info('delivered') WHERE name = 'claim_until'", -1,
-                           &st, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            db_, "SELECT count(*) FROM pragma_table_info('delivered') WHERE name = 'claim_until'",
+            -1, &st, nullptr) != SQLITE_OK)
         return failure(db_, "schema check");
     const bool has_claims = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
     sqlite3_finalize(st);
     if (!has_claims) {
-        for (const char* sql : {"ALTER TABLE delivered ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
-                                "ALTER TABLE delivered ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0"}) {
+        for (const char* sql :
+             {"ALTER TABLE delivered ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+              "ALTER TABLE delivered ADD COLUMN claim_until INTEGER NOT NULL DEFAULT 0"}) {
             if (Status s = exec(sql); !s) return s;
         }
     }
@@ -157,8 +165,8 @@ Status SqliteJournal::set_up() {
 }
 
 sqlite3_stmt* SqliteJournal::statement(int index) {
-    if (!statements_[index] &&
-        sqlite3_prepare_v2(db_, kSql[index].c_str(), -1, &statements_[index], nullptr) != SQLITE_OK) {
+    if (!statements_[index] && sqlite3_prepare_v2(db_, kSql[index].c_str(), -1, &statements_[index],
+                                                  nullptr) != SQLITE_OK) {
         statements_[index] = nullptr;
     }
     return statements_[index];
@@ -189,7 +197,8 @@ Status SqliteJournal::lookup_locked(const std::string& key, State& state, std::s
     if (rc == SQLITE_ROW) {
         state = state_of(sqlite3_column_int(st.stmt, 0), sqlite3_column_int64(st.stmt, 1),
                          sqlite3_column_int64(st.stmt, 2), std::time(nullptr));
-        if (const unsigned char* owner = sqlite3_column_text(st.stmt, 3)) holder = reinterpret_cast<const char*>(owner);
+        if (const unsigned char* owner = sqlite3_column_text(st.stmt, 3))
+            holder = reinterpret_cast<const char*>(owner);
     } else if (rc != SQLITE_DONE) {
         return failure(db_, "journal lookup");
     }
@@ -238,7 +247,8 @@ Status SqliteJournal::record(const std::string& key, State state, const std::str
     Use st{statement(kRecord)};
     if (!st.stmt) return failure(db_, "journal write");
     bind(st.stmt, 1, key);
-    sqlite3_bind_int(st.stmt, 2, state == State::Delivered ? journal_sql::kDelivered : journal_sql::kInDoubt);
+    sqlite3_bind_int(st.stmt, 2,
+                     state == State::Delivered ? journal_sql::kDelivered : journal_sql::kInDoubt);
     sqlite3_bind_int64(st.stmt, 3, static_cast<sqlite3_int64>(std::time(nullptr)));
     bind(st.stmt, 4, note);
     if (sqlite3_step(st.stmt) != SQLITE_DONE) return failure(db_, "journal write");

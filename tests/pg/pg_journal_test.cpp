@@ -47,7 +47,8 @@ struct Admin {
     Admin() : conn(PQconnectdb(conninfo().c_str()), &PQfinish) {}
     std::string value(const char* sql) {
         std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), sql), &PQclear);
-        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return "error: " + std::string(PQerrorMessage(conn.get()));
+        if (PQresultStatus(r.get()) != PGRES_TUPLES_OK)
+            return "error: " + std::string(PQerrorMessage(conn.get()));
         return PQntuples(r.get()) ? PQgetvalue(r.get(), 0, 0) : "";
     }
     bool exec(const char* sql) {
@@ -58,8 +59,10 @@ struct Admin {
 };
 
 class PgJournal : public ::testing::Test {
-protected:
-    void SetUp() override { ASSERT_FALSE(conninfo().empty()) << "no server: RTM_PG_STATE=" << state_dir(); }
+  protected:
+    void SetUp() override {
+        ASSERT_FALSE(conninfo().empty()) << "no server: RTM_PG_STATE=" << state_dir();
+    }
     rtm::testing::OpenJournal open = [](long expiry) {
         std::string error;
         auto j = Journal::open(conninfo(), expiry, error);
@@ -85,9 +88,15 @@ TEST_F(PgJournal, CreatesItsTableAndVersionOnFirstUse) {
     EXPECT_EQ(st, Journal::State::Delivered);
 }
 
-TEST_F(PgJournal, RecordLookupForgetExpire) { rtm::testing::check_record_lookup_forget_expire(open); }
-TEST_F(PgJournal, OneClaimWinsBetweenTwoHosts) { rtm::testing::check_claim_contention(open); }
-TEST_F(PgJournal, DeadClaims) { rtm::testing::check_dead_claims(open); }
+TEST_F(PgJournal, RecordLookupForgetExpire) {
+    rtm::testing::check_record_lookup_forget_expire(open);
+}
+TEST_F(PgJournal, OneClaimWinsBetweenTwoHosts) {
+    rtm::testing::check_claim_contention(open);
+}
+TEST_F(PgJournal, DeadClaims) {
+    rtm::testing::check_dead_claims(open);
+}
 
 // A newer rt-milter's table is not written by an older one.
 TEST_F(PgJournal, RefusesANewerSchema) {

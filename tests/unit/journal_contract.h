@@ -25,7 +25,8 @@ using OpenJournal = std::function<std::unique_ptr<Journal>(long expiry_seconds)>
 // A key no other test (or earlier run on a kept store) uses.
 inline std::string unique_key(const std::string& what) {
     static std::atomic<int> n{0};
-    return what + "-" + std::to_string(getpid()) + "-" + std::to_string(time(nullptr)) + "-" + std::to_string(++n);
+    return what + "-" + std::to_string(getpid()) + "-" + std::to_string(time(nullptr)) + "-" +
+           std::to_string(++n);
 }
 
 inline void check_record_lookup_forget_expire(const OpenJournal& open) {
@@ -104,7 +105,8 @@ inline void check_claim_contention(const OpenJournal& open) {
 inline void check_dead_claims(const OpenJournal& open) {
     auto dead_host = open(3600), live_host = open(3600);
     ASSERT_TRUE(dead_host && live_host);
-    const std::string before = unique_key("died-before-upload"), after = unique_key("died-after-upload");
+    const std::string before = unique_key("died-before-upload"),
+                      after = unique_key("died-after-upload");
     Journal::Claim claim;
     ASSERT_TRUE(dead_host->claim(before, Journal::State::Unknown, -1, claim));
     ASSERT_TRUE(claim.taken);
