@@ -1,7 +1,7 @@
 // pg_journal_test.cpp — the PostgreSQL journal against the real server of
 // this ctest run (tests/pg/pg_server.py; $RTM_PG_STATE names its state
 // directory, its file "command" the command that pauses and resumes it): the
-// table made on first use, the backend contract (journal_contract.h) with
+// table made on first use, expiry by one host at a time, the backend contract (journal_contract.h) with
 // two journals as two hosts, the server stopped (an error, bounded) and
 // started again (the same journal works, no reopen), the password never in
 // an error.
@@ -96,6 +96,29 @@ TEST_F(PgJournal, OneClaimWinsBetweenTwoHosts) {
 }
 TEST_F(PgJournal, DeadClaims) {
     rtm::testing::check_dead_claims(open);
+}
+
+// Expiry runs on one host at a time: while another holds the expiry lock,
+// expire() returns at once and deletes nothing; afterwards it deletes.
+TEST_F(PgJournal, ExpirySkipsWhileAnotherHostExpires) {
+    auto writer = open(3600);
+    ASSERT_TRUE(writer);
+    const std::string key = rtm::testing::unique_key("old");
+    ASSERT_TRUE(writer->record(key, Journal::State::Delivered, "ok"));
+    Admin other_host;
+    ASSERT_TRUE(other_host.exec("BEGIN"));
+    ASSERT_EQ(other_host.value("SELECT pg_try_advisory_xact_lock(1920233730)"), "t");
+    auto expirer = open(-10);  // everything has expired for this one
+    ASSERT_TRUE(expirer);
+    const auto started = Clock::now();
+    ASSERT_TRUE(expirer->expire());
+    EXPECT_LT(Clock::now() - started, std::chrono::seconds(2)) << "waited for the other host";
+    Admin look;
+    const std::string count = "SELECT count(*) FROM rt_milter_journal WHERE key = '" + key + "'";
+    EXPECT_EQ(look.value(count.c_str()), "1") << "expired while another host held the lock";
+    ASSERT_TRUE(other_host.exec("COMMIT"));
+    ASSERT_TRUE(expirer->expire());
+    EXPECT_EQ(look.value(count.c_str()), "0");
 }
 
 // A newer rt-milter's table is not written by an older one.
