@@ -4,7 +4,11 @@
 #include "journal.h"
 #include "postgresql_conninfo.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
 
 #include <atomic>
 #include <climits>
@@ -48,6 +52,17 @@ Journal::State Journal::state_of(int code, long long at, long long claim_until,
         default:
             return State::Unknown;
     }
+}
+
+std::string Journal::owners_here_pattern() const {
+    return owner_.substr(0, owner_.find(':') + 1) + "%";
+}
+
+bool Journal::owner_died_here(const std::string& owner) const {
+    const std::string host = owner_.substr(0, owner_.find(':') + 1);
+    if (owner.compare(0, host.size(), host) != 0) return false;
+    const long pid = std::strtol(owner.c_str() + host.size(), nullptr, 10);
+    return pid > 0 && pid != getpid() && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
 }
 
 namespace journal_sql {
@@ -100,6 +115,18 @@ std::string uploaded(const std::string& table) {
 // ?1 cutoff, ?2 now: old rows, never a live claim.
 std::string expire(const std::string& table) {
     return "DELETE FROM " + table + " WHERE at < ?1 AND claim_until <= ?2";
+}
+
+// ?1 now, ?2 owner pattern: the owners of live claims.
+std::string claim_owners(const std::string& table) {
+    return "SELECT DISTINCT owner FROM " + table + " WHERE state IN (" + std::to_string(kClaimed) +
+           ", " + std::to_string(kClaimedUploaded) + ") AND claim_until > ?1 AND owner LIKE ?2";
+}
+
+// ?1 owner: its claims end now (the row stays: in doubt after an upload).
+std::string end_claims(const std::string& table) {
+    return "UPDATE " + table + " SET claim_until = 0 WHERE owner = ?1 AND state IN (" +
+           std::to_string(kClaimed) + ", " + std::to_string(kClaimedUploaded) + ")";
 }
 
 }  // namespace journal_sql

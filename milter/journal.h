@@ -68,6 +68,11 @@ class Journal {
     // The state a stored row stands for at NOW (shared by both backends).
     State state_of(int code, long long at, long long claim_until, long long now) const;
     long long cutoff(long long now) const { return now - expiry_; }
+    // Whether OWNER names a process of this host that no longer runs: its
+    // claims died with it (a crash, a restart) and need not be waited out.
+    bool owner_died_here(const std::string& owner) const;
+    // "host:%", for finding this host's claims.
+    std::string owners_here_pattern() const;
 
     std::string where_;
     std::string owner_;
@@ -84,6 +89,8 @@ std::string forget(const std::string& table);
 std::string claim(const std::string& table);
 std::string uploaded(const std::string& table);
 std::string expire(const std::string& table);
+std::string claim_owners(const std::string& table);
+std::string end_claims(const std::string& table);
 }  // namespace journal_sql
 
 std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expiry_seconds,

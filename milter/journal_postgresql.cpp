@@ -91,6 +91,9 @@ class PostgresJournal final : public Journal {
     static inline const std::string kClaimSql = dollar_params(journal_sql::claim(kTable));
     static inline const std::string kUploadedSql = dollar_params(journal_sql::uploaded(kTable));
     static inline const std::string kExpireSql = dollar_params(journal_sql::expire(kTable));
+    static inline const std::string kClaimOwnersSql =
+        dollar_params(journal_sql::claim_owners(kTable));
+    static inline const std::string kEndClaimsSql = dollar_params(journal_sql::end_claims(kTable));
 
     static Status failure(PGconn* conn, const std::string& what) {
         return Status::failure(what + ": " + server_error(conn));
@@ -117,6 +120,7 @@ class PostgresJournal final : public Journal {
     }
     Status lookup_on(PGconn* conn, const std::string& key, State& state, std::string& holder) const;
     Status set_up(PGconn* conn);
+    Status end_dead_claims(PGconn* conn);
     Status make_ready(PGconn* conn);
     Status with_connection(const std::function<Status(PGconn*)>& use);
 
@@ -175,6 +179,21 @@ Status PostgresJournal::set_up(PGconn* conn) {
         return Status::failure("journal schema version " + std::to_string(found) +
                                " is newer than this rt-milter's (" +
                                std::to_string(kSchemaVersion) + ")");
+    return end_dead_claims(conn);
+}
+
+// Claims of this host's processes that are gone (rt-milter crashed or was
+// killed mid-POST, and this is its restart) end now, rather than hold their
+// targets until they expire. Other hosts' claims are theirs to keep.
+Status PostgresJournal::end_dead_claims(PGconn* conn) {
+    Result owners =
+        run(conn, kClaimOwnersSql, {std::to_string(std::time(nullptr)), owners_here_pattern()});
+    if (!owners) return failure(conn, "claim check");
+    for (int i = 0; i < PQntuples(owners.get()); ++i) {
+        const std::string owner = PQgetvalue(owners.get(), i, 0);
+        if (owner_died_here(owner) && !run(conn, kEndClaimsSql, {owner}))
+            return failure(conn, "claim end");
+    }
     return Status::ok();
 }
 

@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "journal.h"
 #include "unique_fd.h"
@@ -87,6 +89,7 @@ class SqliteJournal final : public Journal {
 
   private:
     Status exec(const char* sql);
+    Status end_dead_claims();
     Status expire_locked();
     Status lookup_locked(const std::string& key, State& state, std::string& holder);
     // Statement INDEX of kSql, prepared once and kept (nullptr on error);
@@ -161,7 +164,38 @@ Status SqliteJournal::set_up() {
             if (Status s = exec(sql); !s) return s;
         }
     }
-    return exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str());
+    if (Status s = exec(("PRAGMA user_version = " + std::to_string(kSchemaVersion)).c_str()); !s)
+        return s;
+    return end_dead_claims();
+}
+
+// Claims of this host's processes that are gone (rt-milter crashed or was
+// killed mid-POST, and this is its restart) end now, rather than hold their
+// targets until they expire.
+Status SqliteJournal::end_dead_claims() {
+    using Statement = std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)>;
+    auto prepare = [this](const std::string& sql) {
+        sqlite3_stmt* st = nullptr;
+        sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr);
+        return Statement(st, &sqlite3_finalize);
+    };
+    std::vector<std::string> dead;
+    Statement owners = prepare(journal_sql::claim_owners(kTable));
+    if (!owners) return failure(db_, "claim check");
+    sqlite3_bind_int64(owners.get(), 1, std::time(nullptr));
+    bind(owners.get(), 2, owners_here_pattern());
+    while (sqlite3_step(owners.get()) == SQLITE_ROW) {
+        const std::string owner =
+            reinterpret_cast<const char*>(sqlite3_column_text(owners.get(), 0));
+        if (owner_died_here(owner)) dead.push_back(owner);
+    }
+    for (const std::string& owner : dead) {
+        Statement end = prepare(journal_sql::end_claims(kTable));
+        if (!end) return failure(db_, "claim end");
+        bind(end.get(), 1, owner);
+        if (sqlite3_step(end.get()) != SQLITE_DONE) return failure(db_, "claim end");
+    }
+    return Status::ok();
 }
 
 sqlite3_stmt* SqliteJournal::statement(int index) {

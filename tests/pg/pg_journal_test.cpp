@@ -1,10 +1,9 @@
 // pg_journal_test.cpp — the PostgreSQL journal against the real server of
 // this ctest run (tests/pg/pg_server.py; $RTM_PG_STATE names its state
 // directory, its file "command" the command that pauses and resumes it): the
-// table made on first use, expiry by one host at a time, the backend contract (journal_contract.h) with
-// two journals as two hosts, the server stopped (an error, bounded) and
-// started again (the same journal works, no reopen), the password never in
-// an error.
+// table made on first use, expiry by one host at a time, the backend contract (journal_contract.h)
+// with two journals as two hosts, the server stopped (an error, bounded) and started again (the
+// same journal works, no reopen), the password never in an error.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -96,6 +95,9 @@ TEST_F(PgJournal, OneClaimWinsBetweenTwoHosts) {
 }
 TEST_F(PgJournal, DeadClaims) {
     rtm::testing::check_dead_claims(open);
+}
+TEST_F(PgJournal, ClaimsOfADeadProcessEndAtOpen) {
+    rtm::testing::check_claims_of_a_dead_process_end_at_open(open);
 }
 
 // Expiry runs on one host at a time: while another holds the expiry lock,

@@ -1,11 +1,13 @@
 // journal_contract.h — what every journal backend must do, written once and
 // run against SQLite (journal_test.cpp) and PostgreSQL (pg_journal_test.cpp):
 // record/lookup/forget/expire, atomic claims between two journals ("two
-// hosts") on one store under threads, outcomes replacing claims, and a dead
-// claim counting as never posted (before the upload) or in doubt (after).
+// hosts") on one store under threads, outcomes replacing claims, a dead
+// claim counting as never posted (before the upload) or in doubt (after),
+// and the claims of a dead process of this host ended when a journal opens.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -129,6 +131,35 @@ inline void check_dead_claims(const OpenJournal& open) {
     ASSERT_TRUE(dead_host->uploaded(before));
     ASSERT_TRUE(dead_host->lookup(before, st));
     EXPECT_EQ(st, Journal::State::Claimed);
+}
+
+// A process of this host that claimed and died (rt-milter killed mid-POST):
+// the next journal opened on this host ends its claims at once, so the
+// restarted daemon need not wait them out. Before the upload: never posted;
+// after: in doubt.
+inline void check_claims_of_a_dead_process_end_at_open(const OpenJournal& open) {
+    const std::string before = unique_key("killed-before-upload"),
+                      after = unique_key("killed-after-upload");
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        auto j = open(3600);
+        Journal::Claim a, b;
+        const bool ok = j && j->claim(before, Journal::State::Unknown, 3600, a) && a.taken &&
+                        j->claim(after, Journal::State::Unknown, 3600, b) && b.taken &&
+                        j->uploaded(after);
+        _exit(ok ? 0 : 1);  // no release: as if killed
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child could not claim";
+    auto restarted = open(3600);
+    ASSERT_TRUE(restarted);
+    Journal::State st;
+    ASSERT_TRUE(restarted->lookup(before, st));
+    EXPECT_EQ(st, Journal::State::Unknown);
+    ASSERT_TRUE(restarted->lookup(after, st));
+    EXPECT_EQ(st, Journal::State::InDoubt);
 }
 
 }  // namespace rtm::testing

@@ -192,6 +192,9 @@ protected:
 TEST_F(SqliteJournalContract, RecordLookupForgetExpire) { rtm::testing::check_record_lookup_forget_expire(open); }
 TEST_F(SqliteJournalContract, OneClaimWinsBetweenTwoJournals) { rtm::testing::check_claim_contention(open); }
 TEST_F(SqliteJournalContract, DeadClaims) { rtm::testing::check_dead_claims(open); }
+TEST_F(SqliteJournalContract, ClaimsOfADeadProcessEndAtOpen) {
+    rtm::testing::check_claims_of_a_dead_process_end_at_open(open);
+}
 
 TEST(Journal, UnopenablePathIsAnError) {
     std::string error;
