@@ -7,6 +7,7 @@
 // the one about the whole file (at least one [[route]]) run after the walk. Nothing here throws past load_config_*. config_keys()
 // lists every key from the same tables, for the man page test.
 #include "config.h"
+#include "postgresql_conninfo.h"
 
 #include <pwd.h>
 #include <unistd.h>
@@ -489,7 +490,9 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
      [](const Slot& s, TopLevel& t) { read_string(s, t.config.spool_dir, check_absolute_path); }},
     {"journal",
      [](const Slot& s, TopLevel& t) {
-         read_string(s, t.config.journal, check_optional_absolute_path);
+         read_string(s, t.config.journal, [](std::string_view v) {
+             return is_postgresql_conninfo(v) ? check_postgresql_conninfo(v) : check_optional_absolute_path(v);
+         });
      }},
     {"journal_expiry",
      [](const Slot& s, TopLevel& t) { read_integer(s, 60, 31536000, t.config.journal_expiry); }},

@@ -50,7 +50,8 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
   -h, --help       this text
 
 Before it listens, the daemon checks what delivery needs, as the user it runs
-as: the journal opens and takes a write (its directory is made when missing),
+as: the journal opens and takes a write (its directory is made when missing;
+a PostgreSQL journal is connected to, also by --check-config, its tables made),
 the spool takes a file, TLS and header files are readable, the socket can be
 bound. --check-config checks the same and creates nothing. No syslog at /dev/log:
 the daemon logs to standard error. Under systemd (Type=notify) it sends

@@ -148,9 +148,36 @@ void check_spool(const Config& config, bool dir_exists, const std::string& as,
 // user's file). Check: creates nothing, so the file and its directory are
 // looked at: the file (and a -wal or -shm beside it) opens for writing, the
 // directory takes the files SQLite adds.
+// A PostgreSQL journal, either mode: connects as the service user (its
+// passfile), makes the table when missing and takes a write (a claim,
+// released). Down at start is a note, not a failure: the daemon answers 451
+// until the server is back, and connects then.
+void check_postgresql_journal(const Config& config, PreflightMode mode, const std::string& as,
+                              PreflightReport& report) {
+    std::string error;
+    std::unique_ptr<Journal> journal = Journal::open(config.journal, config.journal_expiry, error);
+    Status s = journal ? Status::ok() : Status::failure(error);
+    if (journal) {
+        const std::string probe = "rt-milter preflight " + journal->owner();
+        Journal::Claim claim;
+        s = journal->claim(probe, Journal::State::Unknown, 60, claim);
+        if (s) s = journal->forget(probe);
+        if (!s) s = Status::failure("journal " + journal->where() + ": cannot write: " + s.error());
+    }
+    const std::string what = s ? "" : s.error() + " (as " + as + ")";
+    if (s) {
+        report.passed.push_back("journal " + journal->where() + ": connects, has its table, takes a write");
+    } else if (mode == PreflightMode::Start) {
+        report.notes.push_back(what + "; answering 451 until it can be used");
+    } else {
+        report.failures.push_back(StartStatus::config(what));
+    }
+}
+
 void check_journal(const Config& config, PreflightMode mode, bool dir_exists, const std::string& as,
                    PreflightReport& report) {
     const std::string& path = config.journal;
+    if (Journal::is_postgresql(path)) return check_postgresql_journal(config, mode, as, report);
     if (path.empty() || !dir_exists) return;
     auto fail = [&](const std::string& what) {
         report.failures.push_back(StartStatus::cant_create("journal " + path + ": " + what));
@@ -417,7 +444,9 @@ PreflightReport preflight(const Config& config, const ServiceUser& user, Preflig
     const DirAction action = mode == PreflightMode::Start ? DirAction::Create : DirAction::Check;
     // The directories, by the identity rt-milter was started with.
     DirState spool_dir, journal_dir;
-    bool spool_ok = false, journal_ok = config.journal.empty();
+    // A PostgreSQL journal has no directory here.
+    const bool journal_file = !config.journal.empty() && !Journal::is_postgresql(config.journal);
+    bool spool_ok = false, journal_ok = !journal_file;
     if (StartStatus s = open_spool_dir(config.spool_dir, user, action, spool_dir); !s) {
         report.failures.push_back(s);
     } else {
@@ -426,7 +455,7 @@ PreflightReport preflight(const Config& config, const ServiceUser& user, Preflig
             report.passed.push_back("spool_dir " + config.spool_dir + ": made at start by " +
                                     spool_dir.made_by);
     }
-    if (!config.journal.empty()) {
+    if (journal_file) {
         if (StartStatus s = make_journal_dir(config.journal, user, action, journal_dir); !s) {
             report.failures.push_back(s);
         } else {

@@ -83,8 +83,8 @@ void Runtime::stop_posting() const {
 Runtime::Runtime(Config config) : config_(std::move(config)), routes_(config_) {
     for (const auto& [name, server] : config_.servers) pools_.emplace(name, std::make_unique<ServerPool>(server));
     if (!config_.journal.empty()) {
-        journal_ = Journal::open(config_.journal, config_.journal_expiry, journal_error_);
-        if (!journal_) log::error("DUPLICATE JOURNAL UNAVAILABLE: " + journal_error_);
+        journal_ = Journal::open(config_.journal, config_.journal_expiry, journal_error_, true);
+        if (!journal_error_.empty()) log::error("DUPLICATE JOURNAL UNAVAILABLE: " + journal_error_);
     }
 }
 

@@ -83,7 +83,9 @@ public:
     void stop_posting() const;
 
     // The duplicate journal: null when it is off (journal = "") or could not
-    // be opened (then journal_error() says why).
+    // be opened (then journal_error() says why). A PostgreSQL journal whose
+    // server was down at start is kept (journal_error() says so): it
+    // connects once the server is back.
     Journal* journal() const { return journal_.get(); }
     const std::string& journal_error() const { return journal_error_; }
 

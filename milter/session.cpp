@@ -20,6 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Seconds a journal claim outlives the longest a session can hold it.
+constexpr long kClaimMargin = 60;
+
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -348,9 +351,7 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                     RtClient::Tick uploaded;
                     if (!d.journal_key.empty() && runtime->journal()) {
                         uploaded = [&d, &runtime] {
-                            if (Status s = runtime->journal()->record(d.journal_key, Journal::State::InDoubt,
-                                                                      "uploaded, awaiting RT's answer");
-                                !s) {
+                            if (Status s = runtime->journal()->uploaded(d.journal_key); !s) {
                                 log::error("duplicate journal: " + s.error());
                             }
                         };
@@ -420,7 +421,7 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         // same sender for the same target: what a retry looks like.
         d.journal_key = url + " queue=" + field(d.target.queue) + " action=" + field(d.target.action) +
                         " ticket=" + field(d.target.ticket) + "\nfrom=" + tx_->sender + "\n" + identity;
-        Journal::State state = Journal::State::Unknown;
+        Journal::State& state = d.journal_state;
         if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
         if (state == Journal::State::Delivered) {
             d.from_journal = true;
@@ -433,7 +434,52 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
                          "(in_doubt = delivered), not posted again");
         }
     }
+    bool held = false;
+    if (const std::string why = claim_targets(deliveries, held); !why.empty()) {
+        if (!held) return journal_failed(why);
+        log::warning(log_head() + ": " + why + "; answering 451");
+        summary = "451 4.3.0 being delivered by another session";
+        return reply(Verdict::Tempfail, "451", "4.3.0", "this message is being delivered right now; try again later");
+    }
     return std::nullopt;
+}
+
+std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held) {
+    const Runtime& runtime = *tx_->runtime;
+    for (Delivery& d : deliveries) {
+        if (d.from_journal) continue;
+        // Longer than this session can take: a queued job's wait for a
+        // connection (timeout) and the POST itself (deadline), and a margin.
+        const RtServer& server = runtime.pool(d.server).server();
+        Journal::Claim claim;
+        Status s = runtime.journal()->claim(d.journal_key, d.journal_state,
+                                            server.timeout + server.deadline + kClaimMargin, claim);
+        if (s && claim.taken) {
+            d.claimed = true;
+        } else if (s && claim.found == Journal::State::Delivered) {  // by another session, just now
+            d.from_journal = true;
+            d.reply = classify_http(200, "OK", "ok (delivered earlier: duplicate journal)");
+        } else {
+            release_claims(deliveries);
+            held = s.is_ok();
+            if (!s) return s.error();
+            return join_commas(d.recipients) + " -> " + describe_target(d) +
+                   ": being delivered by another session/host" + (claim.holder.empty() ? "" : " (" + claim.holder + ")");
+        }
+    }
+    return {};
+}
+
+void Session::release_claims(std::vector<Delivery>& deliveries) {
+    Journal& journal = *tx_->runtime->journal();
+    for (Delivery& d : deliveries) {
+        if (!d.claimed) continue;
+        d.claimed = false;
+        Status s = d.journal_state == Journal::State::InDoubt
+                       ? journal.record(d.journal_key, Journal::State::InDoubt, "claim released, not posted")
+                       : journal.forget(d.journal_key);
+        if (!s) log::error("duplicate journal: cannot release a claim: " + s.error());
+    }
 }
 
 void Session::record_outcomes(const std::vector<Delivery>& deliveries) {

@@ -41,6 +41,8 @@ struct Delivery {
     std::string downgraded_from;    // the action asked for, when the trust policy narrowed it
     std::string journal_key;        // "" when the journal is off
     bool from_journal = false;      // delivered earlier: not posted again
+    Journal::State journal_state = Journal::State::Unknown;  // what the journal said before the POST
+    bool claimed = false;           // this session holds the journal's claim on the target
     bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
     bool rt_headers_left_out = false;  // posted without RT's own header fields of the message
 };
@@ -139,6 +141,11 @@ private:
     std::vector<Delivery> plan_deliveries() const;
     // Consults the duplicate journal; a reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
+    // Claims every target about to be posted; "" when all were taken (or
+    // found delivered meanwhile), else why not (after releasing the claims
+    // taken), with held set when another session or host holds one.
+    std::string claim_targets(std::vector<Delivery>& deliveries, bool& held);
+    void release_claims(std::vector<Delivery>& deliveries);
     void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);

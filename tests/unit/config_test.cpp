@@ -172,6 +172,16 @@ TEST(Config, SocketForms) {
     }
 }
 
+// A PostgreSQL journal in either of libpq's forms, its password in a passfile.
+TEST(Config, PostgresqlJournalForms) {
+    for (const char* journal :
+         {"postgresql://rt_milter@db.example/rtmilter", "postgres://rt_milter@db.example:5433/rtmilter?sslmode=require",
+          "host=db.example dbname=rtmilter user=rt_milter passfile=/etc/rt-milter/pgpass"}) {
+        SCOPED_TRACE(journal);
+        EXPECT_EQ(load_good("journal = \"" + std::string(journal) + "\"\n" + kRoute).journal, journal);
+    }
+}
+
 TEST(Config, ActionExtensionDefaultsToCorrespondAndComment) {
     const Config config = load_good(kRoute + "extension = \"action\"\n");
     EXPECT_EQ(config.routes[0].actions, (std::vector<std::string>{"correspond", "comment"}));
@@ -592,6 +602,16 @@ const ErrorCase kErrorCases[] = {
      "t.toml:1:13: spool_dir: must be an absolute path, got \"spool\""},
     {"JournalRelative", "journal = \"journal.sqlite\"\n" + kRt,
      "t.toml:1:11: journal: must be an absolute path, got \"journal.sqlite\""},
+    // A PostgreSQL journal's password never sits in the configuration.
+    {"JournalUriWithPassword", "journal = \"postgresql://rt_milter:s3cret@db.example/rtmilter\"\n" + kRt,
+     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… in the "
+     "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600"},
+    {"JournalKeywordsWithPassword", "journal = \"host=db.example dbname=rtmilter password=s3cret\"\n" + kRt,
+     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… in the "
+     "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600"},
+    {"JournalKeywordsUnknown", "journal = \"host=db.example colour=blue\"\n" + kRt,
+     "t.toml:1:11: journal: not a PostgreSQL connection string libpq understands: invalid connection option "
+     "\"colour\""},
 
     // Route addresses.
     {"AddressWithoutAt", kRt + "[[route]]\naddress = \"bugs\"\n",

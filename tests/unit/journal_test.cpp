@@ -18,6 +18,7 @@
 #include "circuit.h"
 #include "fake_rt.h"
 #include "journal.h"
+#include "journal_contract.h"
 #include "milter_fixtures.h"
 #include "session.h"
 #include "sha256.h"
@@ -173,6 +174,26 @@ TEST(Journal, ConcurrentWritersFromThreads) {
     Journal::State st;
     ASSERT_TRUE(j->lookup("t3-49", st));
     EXPECT_EQ(st, Journal::State::Delivered);
+}
+
+// The contract every backend keeps (journal_contract.h), on one SQLite file
+// opened twice, as two processes would.
+class SqliteJournalContract : public ::testing::Test {
+protected:
+    rtm::testing::OpenJournal open = [this](long expiry) {
+        std::string error;
+        auto j = Journal::open(dir.path() + "/shared.sqlite", expiry, error);
+        EXPECT_TRUE(j) << error;
+        return j;
+    };
+    TempDir dir;
+};
+
+TEST_F(SqliteJournalContract, RecordLookupForgetExpire) { rtm::testing::check_record_lookup_forget_expire(open); }
+TEST_F(SqliteJournalContract, OneClaimWinsBetweenTwoJournals) { rtm::testing::check_claim_contention(open); }
+TEST_F(SqliteJournalContract, DeadClaims) { rtm::testing::check_dead_claims(open); }
+TEST_F(SqliteJournalContract, ClaimsOfADeadProcessEndAtOpen) {
+    rtm::testing::check_claims_of_a_dead_process_end_at_open(open);
 }
 
 TEST(Journal, UnopenablePathIsAnError) {
@@ -342,6 +363,38 @@ TEST_F(JournalSession, InDoubtRetryPolicyPostsAgain) {
     script.hang_ms = 0;
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 2);
+}
+
+// Two hosts (two Runtimes on one journal) with the same message at the same
+// moment: the second finds the first's claim and answers 451 without
+// posting; its retry, once the first is done, is a duplicate.
+TEST_F(JournalSession, AClaimedTargetIsNotPostedBySecondSession) {
+    script.hang_ms = 1500;  // the first host's POST is still in RT's hands
+    Verdict first = Verdict::Continue;
+    std::thread host_a([&] { first = attempt({"<qA@example.com>"}); });
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (rt.requests().empty() && std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    ASSERT_EQ(rt.requests().size(), 1u) << "the first POST never reached RT";
+    FakeMta other_mta;
+    auto runtime = std::make_shared<const Runtime>(config);
+    auto send_b = [&] {
+        Session s([runtime] { return runtime; }, other_mta);
+        s.set_lead_space_kept(true);
+        s.mail({"<alice@example.org>"});
+        s.rcpt({"<qA@example.com>"});
+        s.header("Message-ID", " <m1@example.org>");
+        s.header("Subject", " hi");
+        s.end_of_headers();
+        s.body("body\r\n");
+        return s.end_of_message();
+    };
+    EXPECT_EQ(send_b(), Verdict::Tempfail);
+    EXPECT_EQ(other_mta.rcode + " " + other_mta.xcode, "451 4.3.0");
+    host_a.join();
+    EXPECT_EQ(first, Verdict::Accept);
+    EXPECT_EQ(send_b(), Verdict::Accept);
+    EXPECT_EQ(posts_to("A"), 1);
 }
 
 TEST_F(JournalSession, UnavailableJournalTempfailsUnlessTold) {
