@@ -93,6 +93,9 @@ void print_routes(const rtm::Config& c) {
             std::printf("  client certificate %s, key %s\n", s.client_cert.c_str(), s.client_key.c_str());
         for (const rtm::HeaderFile& h : s.header_files)
             std::printf("  header %s: value from %s (not shown)\n", h.name.c_str(), h.path.c_str());
+        if (!s.rest2_token_file.empty())
+            std::printf("  REST2 token from %s (not shown): in-doubt messages are checked with RT\n",
+                        s.rest2_token_file.c_str());
     }
     print_trust(c);
     std::printf("%zu route(s):\n", c.routes.size());

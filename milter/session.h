@@ -43,6 +43,7 @@ struct Delivery {
     bool from_journal = false;      // delivered earlier: not posted again
     bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
     bool rt_headers_left_out = false;  // posted without RT's own header fields of the message
+    std::string in_doubt_note;      // how an in-doubt copy was settled (asked RT, or the in_doubt policy)
 };
 
 class Session {
@@ -139,6 +140,11 @@ private:
     std::vector<Delivery> plan_deliveries() const;
     // Consults the duplicate journal; a reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
+    // A copy the journal has in doubt: asks RT (REST2) whether it has it when
+    // the server has a token and the message a Message-ID, else applies
+    // in_doubt. Found: delivered, recorded so; not found: posted again; RT
+    // not answering: 451, still in doubt.
+    void settle_in_doubt(Delivery& d, Journal& journal);
     void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
