@@ -441,14 +441,9 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
     if (!server.rest2_token.empty() && message_id) {
         Rest2Finding finding;
         try {
-            ClientOptions options;
+            ClientOptions options = client_options(server);
             // Bounded: the MTA waits, kept alive by tick(), but not for ever.
             options.timeout_seconds = std::min<long>(server.timeout, 60);
-            options.ca_file = server.ca_file;
-            options.verify_tls = server.verify_tls;
-            options.client_cert = server.client_cert;
-            options.client_key = server.client_key;
-            for (const HeaderFile& h : server.header_files) options.extra_headers.push_back({h.name, h.value});
             Rest2Client rest2(std::move(options), server.rest2_token);
             finding = rest2.find_message(d.target, *message_id, [this] { tick(); });
         } catch (const std::exception& e) {

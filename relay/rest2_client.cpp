@@ -61,6 +61,24 @@ struct Headers {
 
 Rest2Finding failed(std::string why) { return {Rest2Finding::Kind::Failed, std::move(why)}; }
 
+// A path segment: unreserved characters as they are, the rest %XX.
+std::string escape(std::string_view s) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                           c == '-' || c == '.' || c == '_' || c == '~';
+        if (plain) {
+            out += static_cast<char>(c);
+        } else {
+            out += '%';
+            out += hex[c >> 4];
+            out += hex[c & 15];
+        }
+    }
+    return out;
+}
+
 bool all_digits(std::string_view s) {
     return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -207,6 +225,23 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
     }
     if (!elsewhere.empty()) return {Rest2Finding::Kind::NotFound, "only " + elsewhere};
     return {Rest2Finding::Kind::NotFound, "no attachment with this Message-ID"};
+}
+
+Status Rest2Client::rt_version(const std::string& base_url, std::string& version) {
+    JsonValue answer;
+    if (Status s = call(base_url, "rt", "", answer); !s) return s;
+    const JsonValue* v = answer.get("Version");
+    version = v ? printable_line(v->scalar(), 40) : std::string();
+    return Status::ok();
+}
+
+Status Rest2Client::queue_exists(const std::string& base_url, const std::string& queue, bool& exists) {
+    JsonValue answer;
+    long status = 0;
+    Status s = call(base_url, "queue/" + escape(queue), "", answer, &status);
+    exists = s.is_ok();
+    if (!s && status == 404) return Status::ok();
+    return s;
 }
 
 std::optional<std::string> message_id_of(const MessageView& message) {

@@ -3,7 +3,9 @@
 // cannot say: whether RT already has a message (an attachment whose
 // MessageId is the message's Message-ID, on a ticket in the target's queue
 // or the target ticket). Same TLS options and locked-gateway credentials as RtClient
-// (ClientOptions), no redirects followed, proxies ignored. The token is a
+// (ClientOptions), no redirects followed, proxies ignored. For
+// --check-config --online also: RT's version (the token works) and whether
+// a queue exists. The token is a
 // secret: it goes into the request header and nowhere else (no error, no
 // debug line). Also owns message_id_of(): the Message-ID as RT stores it.
 #pragma once
@@ -50,6 +52,14 @@ public:
     // one merged into it)? Looks at up to 20 hits. tick: called about once
     // a second while waiting.
     Rest2Finding find_message(const Target& target, std::string_view message_id, const Tick& tick = {});
+
+    // RT's version (GET /REST/2.0/rt): RT is reachable, its TLS verifies
+    // and it takes the token. A failure says which of these did not hold.
+    Status rt_version(const std::string& base_url, std::string& version);
+    // Whether RT has the queue (by name or id) for the token's user: GET
+    // /REST/2.0/queue/QUEUE answered 200 (exists) or 404 (does not, or the
+    // user may not see it); anything else is a failure.
+    Status queue_exists(const std::string& base_url, const std::string& queue, bool& exists);
 
     // One request to base_url + "/REST/2.0/" + path: the parsed JSON answer
     // of a 2xx, else a failure saying what happened (the HTTP status, the
