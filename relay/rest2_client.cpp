@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "curl_slist.h"
 #include "url.h"
 
 namespace rtm {
@@ -46,16 +47,6 @@ struct Exchange {
         auto* x = static_cast<Exchange*>(self);
         if (x->tick && *x->tick) (*x->tick)();
         return 0;
-    }
-};
-
-struct Headers {
-    curl_slist* list = nullptr;
-    ~Headers() { curl_slist_free_all(list); }
-    void add(const std::string& line) {
-        curl_slist* next = curl_slist_append(list, line.c_str());
-        if (!next) throw std::bad_alloc();
-        list = next;
     }
 };
 
@@ -109,7 +100,7 @@ Status Rest2Client::call(const std::string& base_url, const std::string& path, c
     char errbuf[CURL_ERROR_SIZE] = "";
     Exchange x;
     x.tick = &tick;
-    Headers headers;
+    CurlSlist headers;
     headers.add("Authorization: token " + token_);
     headers.add("Accept: application/json");
     headers.add("Expect:");
