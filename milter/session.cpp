@@ -1,6 +1,7 @@
 // session.cpp — the transaction logic: RCPT routing, capture, the trust
-// policy, the POSTs at end of message, and RT's answers mapped to the SMTP
-// verdict.
+// policy, the POSTs at end of message (an in-doubt copy first checked with
+// RT's REST2 when its server has a token), and RT's answers mapped to the
+// SMTP verdict.
 #include "session.h"
 
 #include <algorithm>
