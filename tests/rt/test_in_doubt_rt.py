@@ -8,7 +8,8 @@ cases: rt-milter is SIGKILLed once RT holds the whole request, paused in its
 gateway; then (a) RT goes on and commits the ticket, or (b) RT's worker is
 SIGKILLed before it commits. A fresh rt-milter on the same journal gets the
 client's retry: (a) finds the message in RT and posts nothing, (b) does not
-and posts it again. Either way RT ends with exactly one ticket.
+and posts it again. Either way RT ends with exactly one ticket. Also
+`rt-milter --check-config --online` against this RT (item 3).
 """
 
 from __future__ import annotations
@@ -183,6 +184,26 @@ class InDoubtRealRt(unittest.TestCase):
         line = self.crash(rt_commits=False)
         self.assertIn("in doubt: not in RT (no attachment with this Message-ID), "
                       "posting again", line)
+
+    def test_check_config_online_against_rt(self):
+        """Item 3 with the real RT: the token taken, General there, a route
+        to a queue RT does not have named; exit 69."""
+        from milter_harness import RT_MILTER, write_config
+        config = os.path.join(self.work, "c.toml")
+        routes = ({"address": "rt@example.com", "queue": "General"},
+                  {"address": "lost@example.com", "queue": "No Such Queue"})
+        write_config(config, "unix:" + os.path.join(self.work, "s.sock"), self.url,
+                     os.path.join(self.work, "spool"), routes=routes,
+                     **{"rt.rest2_token_file": self.token_file})
+        run = subprocess.run([RT_MILTER, "--check-config", "--online", "-c", config],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 69, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"online: server rt \(" + self.url.replace(".", r"\.")
+                         + r"\): reachable, token accepted \(RT 5\.")
+        self.assertIn("queue General exists", run.stdout)
+        self.assertIn("online: route lost@example.com (", run.stderr)
+        self.assertIn("queue No Such Queue does not exist in RT rt", run.stderr)
+        self.assertNotIn(self.token, run.stdout + run.stderr)
 
 
 if __name__ == "__main__":
