@@ -326,6 +326,10 @@ constexpr Field<RtServer> kServerFields[] = {
          read_string(s, server.client_key, check_optional_absolute_path);
      }},
     {"header_files", read_header_files},
+    {"rest2_token_file",
+     [](const Slot& s, RtServer& server) {
+         read_string(s, server.rest2_token_file, check_optional_absolute_path);
+     }},
 };
 
 void read_server(const Slot& slot, const std::string& name, Config& config) {
@@ -551,6 +555,19 @@ std::vector<uid_t> secret_file_owners(const Config& config) {
     return secret_owners(service);
 }
 
+// http://localhost..., http://127.x.y.z..., http://[::1]...: an RT on this
+// host, where a token does not cross the network.
+bool loopback_url(const std::string& url) {
+    const auto start = url.find("://");
+    if (start == std::string::npos) return false;
+    std::string host = ascii_lower(url.substr(start + 3, url.find_first_of("/?#", start + 3) - start - 3));
+    if (const auto at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
+    if (host.starts_with("[::1]")) return true;
+    host = host.substr(0, host.find(':'));
+    return host == "localhost" ||
+           (host.starts_with("127.") && host.find_first_not_of("0123456789.") == std::string::npos);
+}
+
 // A locked gateway's settings of each server: client_cert and client_key
 // together, https only, and the secret files read: the key checked as one,
 // each header value read into its HeaderFile.
@@ -588,6 +605,14 @@ void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& dia
             std::string ignored;
             if (Status s = read_secret_file(server.client_key, owners, 1 << 20, ignored); !s)
                 report("client_key", s.error());
+        }
+        if (!server.rest2_token_file.empty()) {
+            if (http && !loopback_url(server.url)) {
+                report("rest2_token_file", "needs an https:// url (or an RT on this host): over " +
+                                               quoted(server.url) + " the token would travel in clear text");
+            } else if (Status s = read_header_file(server.rest2_token_file, owners, server.rest2_token); !s) {
+                report("rest2_token_file", s.error());
+            }
         }
         const toml::table* headers = table->get_as<toml::table>("header_files");
         for (HeaderFile& file : server.header_files) {

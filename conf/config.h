@@ -56,6 +56,12 @@ struct RtServer {
     std::string client_cert;             // "" = none; client_key then too
     std::string client_key;              // a secret file
     std::vector<HeaderFile> header_files;  // in the file's order
+    // RT 5's REST2 API, to ask RT whether it has an in-doubt message (and,
+    // with --check-config --online, whether the routes' queues exist): an
+    // authentication token read from a secret file (checked as the
+    // header_files are), https only but for a loopback RT. Never shown.
+    std::string rest2_token_file;  // "" = no token: in doubt, the in_doubt policy decides
+    std::string rest2_token;       // its value, once read
 };
 
 enum class ExtensionMode { None, Queue, Ticket, Action };
@@ -78,9 +84,11 @@ struct Route {
 
 enum class OnRefusal { Reject, Accept };
 enum class OnJournalError { Tempfail, Continue };
-// A POST whose request RT received whole but never answered (timeout):
-// Delivered — on the client's retry, count it as delivered (RT goes on
-// processing after the client gives up); Retry — post it again.
+// A POST whose request RT received whole but never answered (timeout, or
+// rt-milter killed mid-POST), on the client's retry, when RT cannot be
+// asked (no rest2_token_file for its server, no Message-ID in the message):
+// Retry — post it again (the default: a duplicate ticket can be merged, a
+// lost message cannot be found); Delivered — count it as delivered.
 enum class InDoubt { Delivered, Retry };
 enum class LogLevel { Error, Warning, Info, Debug };
 
@@ -100,7 +108,7 @@ struct Config {
     std::string journal = "/var/lib/rt-milter/journal.sqlite";  // duplicate journal; "" = off
     long journal_expiry = 432000;           // seconds an entry is kept (5 days, the MTA's queue life)
     OnJournalError on_journal_error = OnJournalError::Tempfail;
-    InDoubt in_doubt = InDoubt::Delivered;
+    InDoubt in_doubt = InDoubt::Retry;
     // Trust policy: what proves a sender for take and resolve (any one):
     // SMTP AUTH; a client address in trusted_networks; an
     // Authentication-Results header from one of trusted_authserv_ids

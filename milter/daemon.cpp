@@ -24,6 +24,7 @@
 #include "callbacks.h"
 #include "config.h"
 #include "log.h"
+#include "online_check.h"
 #include "preflight.h"
 #include "privileges.h"
 #include "rt_client.h"
@@ -146,7 +147,9 @@ std::string reload(const std::string& path) {
     }
     log::set_level(loaded.config->log_level);
     const std::size_t routes = loaded.config->routes.size();
-    milter::set_runtime(std::make_shared<const Runtime>(std::move(*loaded.config)));
+    auto runtime = std::make_shared<const Runtime>(std::move(*loaded.config));
+    log_online_check(std::make_shared<const Config>(runtime->config()));  // warns, never blocks
+    milter::set_runtime(std::move(runtime));
     const std::string reloaded = "reloaded " + path + ": " + std::to_string(routes) + " route(s)";
     log::info(reloaded);
     return reloaded;
@@ -229,6 +232,8 @@ int run_daemon(const DaemonOptions& options) {
         log::error("journal " + runtime->config().journal + ": " + runtime->journal_error() + "; not starting");
         return not_started(exit_status::kCantCreate);
     }
+    // What RT says of the routes' queues (servers with a token): warnings only.
+    log_online_check(std::make_shared<const Config>(runtime->config()));
     milter::set_runtime(std::move(runtime));
 
     std::thread([path = options.config_path, usr1] {

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "online_check.h"
 #include "preflight.h"
 #include "privileges.h"
 #include "rt_client.h"
@@ -27,7 +28,7 @@
 namespace {
 
 const char kUsage[] = R"(usage: rt-milter [-c FILE] [--debug] [--log-stderr]
-       rt-milter --check-config [-c FILE]
+       rt-milter --check-config [--online] [-c FILE]
        rt-milter --test --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--client IP] [--auth USER]
                         [--dry-run] [-c FILE] [MESSAGE]
 
@@ -37,6 +38,9 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
   -c FILE          configuration (default /etc/rt-milter/rt-milter.toml)
   --check-config   validate the configuration, print the resolved routes, run
                    the daemon's start-up checks as its user, exit
+    --online       also ask each RT server: reachable, TLS, the REST2 token
+                   (rest2_token_file) taken, and with a token every route's
+                   queue there; exit 69 when one of these fails
   --test           run MESSAGE (or standard input) through routing, assembly,
                    POST and verdict as a live session would, printing each
                    step and the SMTP reply the client would get
@@ -94,6 +98,9 @@ void print_routes(const rtm::Config& c) {
             std::printf("  client certificate %s, key %s\n", s.client_cert.c_str(), s.client_key.c_str());
         for (const rtm::HeaderFile& h : s.header_files)
             std::printf("  header %s: value from %s (not shown)\n", h.name.c_str(), h.path.c_str());
+        if (!s.rest2_token_file.empty())
+            std::printf("  REST2 token from %s (not shown): in-doubt messages are checked with RT\n",
+                        s.rest2_token_file.c_str());
     }
     print_trust(c);
     std::printf("%zu route(s):\n", c.routes.size());
@@ -119,6 +126,21 @@ void print_routes(const rtm::Config& c) {
 // with the identity the daemon will have (preflight.h), creating nothing.
 // Run by someone else than root or the service user, it cannot be that
 // identity: the preflight is skipped with a note.
+int check_online(const rtm::Config& config) {
+    bool problems = false;
+    for (const rtm::OnlineFinding& f : rtm::check_online(config, false)) {
+        if (f.problem) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "rt-milter: online: %s\n", f.line.c_str());
+            problems = true;
+        } else {
+            std::printf("online: %s\n", f.line.c_str());
+        }
+    }
+    std::fflush(stdout);
+    return problems ? rtm::exit_status::kUnavailable : 0;
+}
+
 int check_config(const rtm::Config& config) {
     const bool root = geteuid() == 0;
     const rtm::UserCheck user =
@@ -164,7 +186,7 @@ int main(int argc, char** argv) {
     sigaction(SIGPIPE, &ignore, nullptr);
 
     std::string config_path = "/etc/rt-milter/rt-milter.toml";
-    bool check = false, test = false, dry_run = false, debug = false, log_stderr = false;
+    bool check = false, online = false, test = false, dry_run = false, debug = false, log_stderr = false;
     rtm::TestModeOptions test_options;
     std::vector<std::string> rest;
     for (int i = 1; i < argc; ++i) {
@@ -178,6 +200,7 @@ int main(int argc, char** argv) {
         };
         if (a == "-c" || a == "--config") config_path = value("-c");
         else if (a == "--check-config") check = true;
+        else if (a == "--online") online = true;
         else if (a == "--test") test = true;
         else if (a == "--rcpt") test_options.recipients.push_back(value("--rcpt"));
         else if (a == "--from") test_options.sender = value("--from");
@@ -203,7 +226,7 @@ int main(int argc, char** argv) {
         if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
     }
     if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
-        (check && test)) {
+        (check && test) || (online && !check)) {
         std::fputs(kUsage, stderr);
         return rtm::exit_status::kUsage;
     }
@@ -226,7 +249,12 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
             return rtm::exit_status::kConfig;
         }
-        if (check) return check_config(*loaded.config);
+        if (check) {
+            const int status = check_config(*loaded.config);
+            if (status != 0 || !online) return status;
+            rtm::http_global_init();
+            return check_online(*loaded.config);
+        }
         rtm::http_global_init();
         // The test mode never reads or writes the duplicate journal: a message
         // tried here must still be delivered when it really arrives.

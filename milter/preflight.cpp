@@ -115,6 +115,7 @@ std::vector<std::pair<std::string, std::string>> files_read(const Config& config
         if (!server.client_key.empty()) files.emplace_back(prefix + "client_key", server.client_key);
         for (const HeaderFile& h : server.header_files)
             files.emplace_back(prefix + "header_files." + h.name, h.path);
+        if (!server.rest2_token_file.empty()) files.emplace_back(prefix + "rest2_token_file", server.rest2_token_file);
     }
     return files;
 }

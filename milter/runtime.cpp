@@ -5,6 +5,19 @@
 
 namespace rtm {
 
+ClientOptions client_options(const RtServer& server) {
+    ClientOptions options;
+    options.timeout_seconds = server.timeout;
+    options.ca_file = server.ca_file;
+    options.verify_tls = server.verify_tls;
+    options.deadline_seconds = server.deadline;
+    options.redirect_hosts = server.redirect_hosts;
+    options.client_cert = server.client_cert;
+    options.client_key = server.client_key;
+    for (const HeaderFile& h : server.header_files) options.extra_headers.push_back({h.name, h.value});
+    return options;
+}
+
 ServerPool::ServerPool(const RtServer& server) : server_(server), circuit_(circuit_for(server.url)) {}
 
 ServerPool::~ServerPool() { stop(); }
@@ -54,17 +67,7 @@ void ServerPool::work() {
         if (Clock::now() < job.start_by) {
             try {
                 if (!client) {
-                    ClientOptions options;
-                    options.timeout_seconds = server_.timeout;
-                    options.ca_file = server_.ca_file;
-                    options.verify_tls = server_.verify_tls;
-                    options.deadline_seconds = server_.deadline;
-                    options.redirect_hosts = server_.redirect_hosts;
-                    options.client_cert = server_.client_cert;
-                    options.client_key = server_.client_key;
-                    for (const HeaderFile& h : server_.header_files)
-                        options.extra_headers.push_back({h.name, h.value});
-                    client = std::make_unique<RtClient>(std::move(options));
+                    client = std::make_unique<RtClient>(client_options(server_));
                 }
                 use = client.get();
             } catch (const std::exception& e) {

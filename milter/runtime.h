@@ -26,6 +26,10 @@
 
 namespace rtm {
 
+// The HTTP client options of one RT server: timeout, deadline, TLS,
+// redirects and a locked gateway's credentials.
+ClientOptions client_options(const RtServer& server);
+
 class ServerPool {
 public:
     using Clock = std::chrono::steady_clock;

@@ -1,6 +1,7 @@
 // session.cpp — the transaction logic: RCPT routing, capture, the trust
-// policy, the POSTs at end of message, and RT's answers mapped to the SMTP
-// verdict.
+// policy, the POSTs at end of message (an in-doubt copy first checked with
+// RT's REST2 when its server has a token), and RT's answers mapped to the
+// SMTP verdict.
 #include "session.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "log.h"
 #include "multipart.h"
+#include "rest2_client.h"
 #include "url.h"
 
 namespace rtm {
@@ -426,12 +428,8 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         if (state == Journal::State::Delivered) {
             d.from_journal = true;
             d.reply = classify_http(200, "OK", "ok (delivered earlier: duplicate journal)");
-        } else if (state == Journal::State::InDoubt && config.in_doubt == InDoubt::Delivered) {
-            d.from_journal = true;
-            d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
-            log::warning(log_head() + " " + join_commas(d.recipients) +
-                         ": RT received this message earlier and never answered; counted as delivered "
-                         "(in_doubt = delivered), not posted again");
+        } else if (state == Journal::State::InDoubt) {
+            settle_in_doubt(d, *journal);
         }
     }
     bool held = false;
@@ -479,6 +477,54 @@ void Session::release_claims(std::vector<Delivery>& deliveries) {
                        ? journal.record(d.journal_key, Journal::State::InDoubt, "claim released, not posted")
                        : journal.forget(d.journal_key);
         if (!s) log::error("duplicate journal: cannot release a claim: " + s.error());
+    }
+}
+
+void Session::settle_in_doubt(Delivery& d, Journal& journal) {
+    const Config& config = tx_->runtime->config();
+    const RtServer& server = tx_->runtime->pool(d.server).server();
+    const std::optional<std::string> message_id = message_id_of(tx_->message->message());
+    // RT can be asked: it says whether it has the message.
+    if (!server.rest2_token.empty() && message_id) {
+        Rest2Finding finding;
+        try {
+            ClientOptions options = client_options(server);
+            // Bounded: the MTA waits, kept alive by tick(), but not for ever.
+            options.timeout_seconds = std::min<long>(server.timeout, 60);
+            Rest2Client rest2(std::move(options), server.rest2_token);
+            finding = rest2.find_message(d.target, *message_id, [this] { tick(); });
+        } catch (const std::exception& e) {
+            finding = {Rest2Finding::Kind::Failed, std::string("internal error: ") + e.what()};
+        }
+        switch (finding.kind) {
+            case Rest2Finding::Kind::Found:
+                d.from_journal = true;
+                d.in_doubt_note = "in doubt: RT has it (" + finding.detail + ")";
+                d.reply = classify_http(200, "OK", "ok (" + d.in_doubt_note + ")");
+                if (Status s = journal.record(d.journal_key, Journal::State::Delivered, d.in_doubt_note); !s)
+                    log::error("duplicate journal: cannot record an outcome: " + s.error());
+                return;
+            case Rest2Finding::Kind::NotFound:
+                d.in_doubt_note = "in doubt: not in RT (" + finding.detail + "), posting again";
+                return;
+            case Rest2Finding::Kind::Failed:
+                // Not posted and still in doubt: the next retry asks again.
+                d.from_journal = true;
+                d.in_doubt_note = "in doubt: RT REST2 did not answer (" + finding.detail + ")";
+                d.reply = classify_transport_failure(d.in_doubt_note, false);
+                return;
+        }
+    }
+    const std::string why = message_id ? "no rest2_token_file for server " + d.server : "no Message-ID to ask RT";
+    if (config.in_doubt == InDoubt::Delivered) {
+        d.from_journal = true;
+        d.in_doubt_note = "in doubt: " + why + ", counted as delivered (in_doubt = delivered)";
+        d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
+        log::warning(log_head() + " " + join_commas(d.recipients) +
+                     ": RT received this message earlier and never answered; counted as delivered "
+                     "(in_doubt = delivered, " + why + "), not posted again");
+    } else {
+        d.in_doubt_note = "in doubt: " + why + ", posting again (in_doubt = retry)";
     }
 }
 
@@ -616,6 +662,7 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
     for (const Delivery& d : deliveries) {
         line += ", rt=" + join_commas(d.recipients) + " -> " + describe_target(d) + " (" +
                 std::string(to_string(d.reply.kind)) + ", " + d.reply.summary();
+        if (!d.in_doubt_note.empty() && !d.from_journal) line += ", " + d.in_doubt_note;
         // RT's own gateway never says 403: a web server in front of it does.
         if (d.reply.http_status == 403)
             line += ": refused before RT, a locked gateway? see client_cert, client_key, header_files of server " +

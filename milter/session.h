@@ -45,6 +45,7 @@ struct Delivery {
     bool claimed = false;           // this session holds the journal's claim on the target
     bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
     bool rt_headers_left_out = false;  // posted without RT's own header fields of the message
+    std::string in_doubt_note;      // how an in-doubt copy was settled (asked RT, or the in_doubt policy)
 };
 
 class Session {
@@ -146,6 +147,11 @@ private:
     // taken), with held set when another session or host holds one.
     std::string claim_targets(std::vector<Delivery>& deliveries, bool& held);
     void release_claims(std::vector<Delivery>& deliveries);
+    // A copy the journal has in doubt: asks RT (REST2) whether it has it when
+    // the server has a token and the message a Message-ID, else applies
+    // in_doubt. Found: delivered, recorded so; not found: posted again; RT
+    // not answering: 451, still in doubt.
+    void settle_in_doubt(Delivery& d, Journal& journal);
     void record_outcomes(const std::vector<Delivery>& deliveries);
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);

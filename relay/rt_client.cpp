@@ -8,6 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "curl_slist.h"
 #include "url.h"
 
 #ifndef RTM_VERSION
@@ -29,16 +30,6 @@ std::string trim(std::string_view s) {
     auto last = s.find_last_not_of(" \t\r\n");
     return std::string(s.substr(first, last - first + 1));
 }
-
-struct CurlSlist {
-    curl_slist* list = nullptr;
-    ~CurlSlist() { curl_slist_free_all(list); }
-    void add(const std::string& line) {
-        curl_slist* next = curl_slist_append(list, line.c_str());
-        if (!next) throw std::bad_alloc();
-        list = next;
-    }
-};
 
 }  // namespace
 

@@ -441,7 +441,7 @@ const std::string kAllowedTopLevel =
     "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, rt, servers, route";
 const std::string kAllowedServer =
     "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts, "
-    "strip_rt_headers, client_cert, client_key, header_files";
+    "strip_rt_headers, client_cert, client_key, header_files, rest2_token_file";
 const std::string kNoSuchFile = std::strerror(ENOENT);
 const std::string kBadAction =
     "must be correspond, comment, take or resolve, or several joined by '-' such as "

@@ -195,5 +195,37 @@ TEST_F(LockedGateway, CredentialsNeedHttps) {
                        "\"HTTP://rt-old.example.com\" the credentials would travel in clear text"}));
 }
 
+// rest2_token_file (issue 12): a secret file as header_files, its value
+// read (one trailing newline removed), https only but for an RT on this
+// host; the token in no error.
+TEST_F(LockedGateway, Rest2TokenIsReadFromASecretFile) {
+    const std::string token = file("rest2.token", std::string(kSecret) + "\n", 0600);
+    LoadResult loaded = load_config_string(rt("rest2_token_file = \"" + token + "\"\n"), "t.toml");
+    ASSERT_TRUE(loaded.config) << ::testing::PrintToString(errors(""));
+    EXPECT_EQ(loaded.config->servers.at("rt").rest2_token_file, token);
+    EXPECT_EQ(loaded.config->servers.at("rt").rest2_token, kSecret);
+    for (const char* url : {"http://localhost:8080", "http://127.0.0.1", "http://[::1]:80/rt"}) {
+        LoadResult local = load_config_string(rt("rest2_token_file = \"" + token + "\"\n", url), "t.toml");
+        EXPECT_TRUE(local.config) << url;
+    }
+}
+
+TEST_F(LockedGateway, Rest2TokenFileOthersCanReadIsRefused) {
+    const std::string token = file("rest2.token", kSecret, 0644);
+    expect_error(rt("rest2_token_file = \"" + token + "\"\n"),
+                 "t.toml:3:20: rt.rest2_token_file: " + token +
+                     " has mode 0644: others than its owner may read or write it; chmod 600 it (or 400)");
+    expect_error(rt("[servers.b]\nurl = \"https://rt2.example.com\"\nrest2_token_file = \"" + token + "\"\n"),
+                 "t.toml:5:20: servers.b.rest2_token_file: " + token +
+                     " has mode 0644: others than its owner may read or write it; chmod 600 it (or 400)");
+}
+
+TEST_F(LockedGateway, Rest2TokenNeedsHttpsOffThisHost) {
+    const std::string token = file("rest2.token", kSecret, 0600);
+    expect_error(rt("rest2_token_file = \"" + token + "\"\n", "http://127.evil.example"),
+                 "t.toml:3:20: rt.rest2_token_file: needs an https:// url (or an RT on this host): over "
+                 "\"http://127.evil.example\" the token would travel in clear text");
+}
+
 }  // namespace
 }  // namespace rtm
