@@ -105,9 +105,11 @@ class Faults(FaultCase):
     # 5 ---------------------------------------------------------------------
     def test_05_rt_answers_after_timeout(self):
         """RT answers ok 6 s after the whole request, the timeout is 3 s:
-        451; RT did take it, so the retry must not post again."""
+        451; RT did take it, so the retry must not post again. Without a
+        REST2 token, in_doubt = "delivered" (no longer the default) is what
+        says so."""
         stub = self.start_stub(Reply(200, b"ok\n", delay=6))
-        milter = self.start_milter(stub.url, timeout=3)
+        milter = self.start_milter(stub.url, timeout=3, in_doubt="delivered")
         self.start_postfix(milter)
         m = self.new_message("late")
         first = self.send(m)
@@ -199,9 +201,10 @@ class Faults(FaultCase):
         requests: Postfix tempfails them (milter_default_action tempfail);
         spool_dir is empty; rt-milter restarts on the same config and
         journal; the retries deliver each exactly once (RT had them whole)
-        and leave no file open or spooled."""
+        and leave no file open or spooled. (Not posting again without a REST2
+        token: in_doubt = "delivered", no longer the default.)"""
         stub = self.start_stub(*(Reply(200, b"ok\n", delay=20) for _ in range(3)))
-        milter = self.start_milter(stub.url, timeout=30)
+        milter = self.start_milter(stub.url, timeout=30, in_doubt="delivered")
         self.start_postfix(milter)
         msgs = [self.new_message("restart", body_size=1_500_000) for _ in range(3)]
         firsts: dict = {}
