@@ -39,7 +39,7 @@ std::vector<OnlineFinding> check_online(const Config& config, bool tokens_only) 
         options.timeout_seconds = std::min<long>(server.timeout, kOnlineTimeout);
         Rest2Client rest2(std::move(options), server.rest2_token);
         std::string version;
-        JsonValue ignored;
+        nlohmann::json ignored;
         long status = 0;
         if (!token) {
             // No token: RT answering at all (401 from REST2) is what can be known.

@@ -76,10 +76,23 @@ bool all_digits(std::string_view s) {
 
 }  // namespace
 
-std::string rest2_id(const JsonValue* value) {
+const nlohmann::json* json_member(const nlohmann::json& value, const char* name) {
+    if (!value.is_object()) return nullptr;
+    auto it = value.find(name);
+    return it == value.end() ? nullptr : &*it;
+}
+
+std::string json_scalar(const nlohmann::json* value) {
     if (value == nullptr) return {};
-    if (value->is_object()) return rest2_id(value->get("id"));
-    return value->scalar();
+    if (value->is_string()) return value->get<std::string>();
+    if (value->is_number()) return value->dump();
+    return {};
+}
+
+std::string rest2_id(const nlohmann::json* value) {
+    if (value == nullptr) return {};
+    if (value->is_object()) return rest2_id(json_member(*value, "id"));
+    return json_scalar(value);
 }
 
 Rest2Client::Rest2Client(ClientOptions options, std::string token)
@@ -93,7 +106,7 @@ Rest2Client::Rest2Client(ClientOptions options, std::string token)
 Rest2Client::~Rest2Client() = default;
 
 Status Rest2Client::call(const std::string& base_url, const std::string& path, const std::string& body,
-                         JsonValue& out, long* http_status, const Tick& tick) {
+                         nlohmann::json& out, long* http_status, const Tick& tick) {
     const std::string url = base_url + "/REST/2.0/" + path;
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);
@@ -154,10 +167,12 @@ Status Rest2Client::call(const std::string& base_url, const std::string& path, c
                                ": RT refused the token (wrong, expired or revoked? see rest2_token_file)");
     }
     if (status < 200 || status > 299) return Status::failure(where + ": HTTP " + std::to_string(status));
-    std::string error;
-    std::optional<JsonValue> parsed = parse_json(x.answer, error);
-    if (!parsed) return Status::failure(where + ": HTTP " + std::to_string(status) + " but not JSON: " + error);
-    out = std::move(*parsed);
+    try {
+        out = nlohmann::json::parse(x.answer);  // bounded: the answer is capped at kMaxAnswer
+    } catch (const nlohmann::json::exception& e) {
+        return Status::failure(where + ": HTTP " + std::to_string(status) + " but not JSON: " +
+                               printable_line(e.what(), 200));
+    }
     return Status::ok();
 }
 
@@ -165,50 +180,52 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
     // RT 5: POST /REST/2.0/attachments with a JSON array of limits
     // (RT::REST2::Resource::Collection::QueryByJSON); MessageId is one of
     // an attachment's readable, so searchable, fields.
-    JsonValue hits;
-    const std::string query = "[{\"field\":\"MessageId\",\"operator\":\"=\",\"value\":" + json_quote(message_id) + "}]";
+    nlohmann::json hits;
+    // (invalid UTF-8 in a hostile Message-ID is replaced, not thrown on)
+    const std::string query =
+        nlohmann::json::array({{{"field", "MessageId"}, {"operator", "="}, {"value", std::string(message_id)}}})
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     if (Status s = call(target.url, "attachments?per_page=" + std::to_string(kMaxHits), query, hits, nullptr, tick); !s)
         return failed(s.error());
-    const JsonValue* items = hits.get("items");
-    if (items == nullptr || items->kind != JsonValue::Kind::Array)
+    const nlohmann::json* items = json_member(hits, "items");
+    if (items == nullptr || !items->is_array())
         return failed("the attachments search answered without \"items\"");
     std::string elsewhere;  // the first hit that is not where the target points
-    for (const JsonValue& item : items->items) {
+    for (const nlohmann::json& item : *items) {
         const std::string attachment = rest2_id(&item);
         if (!all_digits(attachment)) continue;
-        JsonValue a, txn, ticket;
+        nlohmann::json a, txn, ticket;
         if (Status s = call(target.url, "attachment/" + attachment, "", a, nullptr, tick); !s) return failed(s.error());
-        const std::string txn_id = rest2_id(a.get("TransactionId"));
+        const std::string txn_id = rest2_id(json_member(a, "TransactionId"));
         if (!all_digits(txn_id)) return failed("attachment " + attachment + " without a TransactionId");
         if (Status s = call(target.url, "transaction/" + txn_id, "", txn, nullptr, tick); !s) return failed(s.error());
-        const JsonValue* type = txn.get("ObjectType");
-        const JsonValue* object = txn.get("Object");
-        const bool on_ticket = (type && type->scalar() == "RT::Ticket") ||
-                               (object && object->is_object() && object->get("type") &&
-                                object->get("type")->scalar() == "ticket");
+        const nlohmann::json* type = json_member(txn, "ObjectType");
+        const nlohmann::json* object = json_member(txn, "Object");
+        const bool on_ticket = json_scalar(type) == "RT::Ticket" ||
+                               (object && json_scalar(json_member(*object, "type")) == "ticket");
         if (!on_ticket) continue;  // an attachment of something else than a ticket
         std::string ticket_id = rest2_id(object);
-        if (ticket_id.empty()) ticket_id = rest2_id(txn.get("ObjectId"));
+        if (ticket_id.empty()) ticket_id = rest2_id(json_member(txn, "ObjectId"));
         if (!all_digits(ticket_id)) continue;
         if (Status s = call(target.url, "ticket/" + ticket_id, "", ticket, nullptr, tick); !s) return failed(s.error());
-        const std::string effective = rest2_id(ticket.get("EffectiveId"));
+        const std::string effective = rest2_id(json_member(ticket, "EffectiveId"));
         const std::string where = "attachment " + attachment + " on ticket " + ticket_id;
         if (target.ticket) {
             if (*target.ticket == ticket_id || *target.ticket == effective) return {Rest2Finding::Kind::Found, where};
             if (elsewhere.empty()) elsewhere = where + ", not on ticket " + *target.ticket;
             continue;
         }
-        const std::string queue_id = rest2_id(ticket.get("Queue"));
+        const std::string queue_id = rest2_id(json_member(ticket, "Queue"));
         const std::string wanted = target.queue.value_or("1");  // the gateway's default: queue 1
         if (queue_id == wanted) return {Rest2Finding::Kind::Found, where};
         if (!all_digits(wanted) && all_digits(queue_id)) {
-            JsonValue queue;
+            nlohmann::json queue;
             if (Status s = call(target.url, "queue/" + queue_id, "", queue, nullptr, tick); !s)
                 return failed(s.error());
-            const JsonValue* name = queue.get("Name");
-            if (name && same_text_ignoring_case(name->scalar(), wanted)) return {Rest2Finding::Kind::Found, where};
+            const std::string name = json_scalar(json_member(queue, "Name"));
+            if (same_text_ignoring_case(name, wanted)) return {Rest2Finding::Kind::Found, where};
             if (elsewhere.empty())
-                elsewhere = where + " in queue " + printable_line(name ? name->scalar() : queue_id, 100) +
+                elsewhere = where + " in queue " + printable_line(name.empty() ? queue_id : name, 100) +
                             ", not " + wanted;
             continue;
         }
@@ -219,15 +236,14 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
 }
 
 Status Rest2Client::rt_version(const std::string& base_url, std::string& version) {
-    JsonValue answer;
+    nlohmann::json answer;
     if (Status s = call(base_url, "rt", "", answer); !s) return s;
-    const JsonValue* v = answer.get("Version");
-    version = v ? printable_line(v->scalar(), 40) : std::string();
+    version = printable_line(json_scalar(json_member(answer, "Version")), 40);
     return Status::ok();
 }
 
 Status Rest2Client::queue_exists(const std::string& base_url, const std::string& queue, bool& exists) {
-    JsonValue answer;
+    nlohmann::json answer;
     long status = 0;
     Status s = call(base_url, "queue/" + escape(queue), "", answer, &status);
     exists = s.is_ok();

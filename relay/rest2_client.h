@@ -16,7 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "json.h"
+#include <nlohmann/json.hpp>
+
 #include "message.h"
 #include "rt_client.h"
 #include "status.h"
@@ -64,7 +65,7 @@ public:
     // One request to base_url + "/REST/2.0/" + path: the parsed JSON answer
     // of a 2xx, else a failure saying what happened (the HTTP status, the
     // transport error); body non-empty: POSTed as application/json.
-    Status call(const std::string& base_url, const std::string& path, const std::string& body, JsonValue& out,
+    Status call(const std::string& base_url, const std::string& path, const std::string& body, nlohmann::json& out,
                 long* http_status = nullptr, const Tick& tick = {});
 
 private:
@@ -80,7 +81,12 @@ private:
 std::optional<std::string> message_id_of(const MessageView& message);
 
 // The id of a REST2 reference: {"type":..., "id":"45", "_url":...} or a
-// plain "45" / 45; "" when neither.
-std::string rest2_id(const JsonValue* value);
+// plain "45" / 45; "" when neither (or value is null).
+std::string rest2_id(const nlohmann::json* value);
+
+// The member `name` of an object; nullptr when absent or not an object.
+const nlohmann::json* json_member(const nlohmann::json& value, const char* name);
+// A string's value or a number's text; "" for anything else.
+std::string json_scalar(const nlohmann::json* value);
 
 }  // namespace rtm
