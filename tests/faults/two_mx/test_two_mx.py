@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(HERE))          # tests/faults
 
 from faults_harness import (BUGS_RCPT, RT_RCPT, TARGET_OF, Attempt,  # noqa: E402
                             FaultCase, FaultMilter, Hang, Reply,
-                            request_target, say, wait_for)
+                            request_target, say, smtp_send, wait_for)
 from mta_common import read_env  # noqa: E402  (tests/mta, on the path via faults_harness)
 
 GENERAL = TARGET_OF[RT_RCPT]
@@ -110,13 +110,8 @@ class TwoMxCase(FaultCase):
     # -- sending -----------------------------------------------------------
 
     def send_to(self, mx: Mx, msg, rcpts=None) -> Attempt:
-        saved = self.port
-        self.port = mx.port
-        try:
-            a = self.send(msg, rcpts)
-        finally:
-            self.port = saved
-        say(f"  (via MX {mx.name})")
+        a = smtp_send(mx.port, msg, rcpts)
+        say(f"MX {mx.name}: {msg.msgid} -> {a.line()} ({a.seconds:.2f}s)")
         return a
 
     def retry_alternating(self, msg, first: Attempt, mxs: tuple,
@@ -261,8 +256,9 @@ class TwoMx(TwoMxCase):
 
     def test_06_same_message_both_hosts_at_once(self):
         """The same message to MX A and MX B at the same moment (RT slow,
-        3 s): RT gets exactly one POST; the other session gets 451 "being
-        delivered by another session/host"; its retry (to the other host)
+        3 s): RT gets exactly one POST; the other session gets 451 ("this
+        message is being delivered right now"; its rt-milter logs "being
+        delivered by another session/host"); its retry (to the other host)
         is recognised as a duplicate: 250, nothing posted."""
         stub = self.start_stub(Reply(200, b"ok\n", delay=3))
         mxs = self.start_two(stub, timeout=10)
@@ -286,9 +282,10 @@ class TwoMx(TwoMxCase):
         self.check(self.assertEqual, len(stub.requests), 1, "RT got one POST")
         if len(won) == 1 and len(lost) == 1:
             loser = lost[0]
-            self.check_reply(got[loser], "end",
-                             r"^451 4\.3\.0 .*being delivered by another",
+            self.check_reply(got[loser], "end", r"^451 4\.3\.0 .*being delivered",
                              f"MX {mxs[loser].name}, the concurrent session")
+            self.check_log(mxs[loser].milter, r"being delivered by another session/host",
+                           "the claim held by the other host")
             hist = self.retry_alternating(m, got[loser], mxs, first_mx=loser)
             self.check(self.assertTrue, hist[-1].accepted, "the retry: 250")
         self.check(self.assertEqual, len(stub.requests), 1,
