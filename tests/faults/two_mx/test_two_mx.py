@@ -191,8 +191,7 @@ class TwoMx(TwoMxCase):
         """RT answers 500 twice, then ok: MX A 451 4.3.0, the retry on MX B
         451 4.3.0 again, the next one on MX A posts it once (a failed POST
         leaves no claim that holds up the other host)."""
-        err = Reply(500, b"Internal Server Error\n")
-        stub = self.start_stub(err, Reply(500, b"Internal Server Error\n"))
+        stub = self.start_stub(*(Reply(500, b"Internal Server Error\n") for _ in range(2)))
         mxs = self.start_two(stub, timeout=3)
         m = self.new_message("2mx-500")
         first = self.send_to(mxs[0], m)
