@@ -7,7 +7,8 @@ stand-in (tests/relay/rt_stub.py) whose answer to each request is scripted.
 
 Owns: FaultStub (RTStub that remembers which scripted action answered each
 request), FaultMilter (RtMilter with this suite's config: journal, in_doubt,
-circuit breaker keys — written only when the rt-milter under test knows them),
+circuit breaker keys — written only when the rt-milter under test knows them;
+the journal a SQLite file in its folder or a PostgreSQL conninfo given),
 OutMessage / Attempt / smtp_send (the client), FaultCase (the unittest base:
 one stub, one rt-milter, one Postfix per test, the retry loop, the
 "exactly once" accounting and the table row), and the table file
@@ -168,14 +169,17 @@ class FaultMilter(RtMilter):
 
     def __init__(self, workdir: str, rt_url: str, timeout: int = 3,
                  routes: Sequence[dict] = ROUTES, circuit: Optional[tuple] = None,
-                 in_doubt: Optional[str] = None):
+                 in_doubt: Optional[str] = None, journal: Optional[str] = None,
+                 on_journal_error: Optional[str] = None):
         super().__init__(workdir, rt_url, "unix")
         self.timeout = timeout
         self.routes = routes
         self.circuit = circuit              # (failures, cooldown) or None
         self.in_doubt = in_doubt
         self.spool_dir = os.path.join(workdir, "spool")
-        self.journal = os.path.join(workdir, "journal.sqlite")
+        # a file path (SQLite, the default) or a PostgreSQL conninfo
+        self.journal = journal or os.path.join(workdir, "journal.sqlite")
+        self.on_journal_error = on_journal_error
 
     def write_config(self) -> None:
         lines = ["# written by tests/faults/faults_harness.py",
@@ -187,6 +191,8 @@ class FaultMilter(RtMilter):
                  'log_level = "info"']
         if self.in_doubt and milter_supports("journal"):
             lines.append(f"in_doubt = {_toml(self.in_doubt)}")
+        if self.on_journal_error and milter_supports("journal"):
+            lines.append(f"on_journal_error = {_toml(self.on_journal_error)}")
         lines += ["", "[rt]", f"url = {_toml(self.rt_url)}",
                   f"timeout = {self.timeout}"]
         if self.circuit and milter_supports("circuit"):
