@@ -59,9 +59,10 @@
 # drifts by 10-20% between runs minutes apart).
 #
 # Output: one table on stdout (with the ratios milter/noop-milter,
-# milter/postfix-only, milter/perl-pipe and inet/unix, and the targets of
-# the benchmark issue marked met or missed), OUT/results.json and
-# OUT/results.md, plus copies stamped with the start time; then the
+# milter/postfix-only, milter/perl-pipe, inet/unix and unix-pg/unix, and
+# the targets of the benchmark issue marked met or missed),
+# OUT/results.json and OUT/results.md, plus copies stamped with the start
+# time; then the
 # Google Benchmark micro-benchmarks (bench-micro), whose JSON goes to
 # OUT/micro.json. Every process started here is stopped by pid; every wait
 # is bounded.
