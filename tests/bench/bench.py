@@ -21,6 +21,10 @@
 #   noop-milter   Postfix + tests/bench/noop_milter.cpp, then discard(8)
 #   milter-unix   Postfix + rt-milter over a unix socket -> stand-in
 #   milter-inet   the same over inet:PORT@127.0.0.1
+#   milter-unix-pg  milter-unix with its duplicate journal on PostgreSQL:
+#                 one private PostgreSQL 15 for the whole run, started and
+#                 stopped by tests/pg/pg_server.py (called as a script), on
+#                 loopback TCP with a passfile; journal = its conninfo
 #
 # Measured per configuration and size (median of --reps repetitions, run
 # interleaved so drift hits every configuration alike):
@@ -33,7 +37,11 @@
 #                 the client's start until the Postfix queue is empty, per
 #                 message: counted in a cgroup (cpuacct) when the machine
 #                 allows it, otherwise the whole machine (/proc/stat) less
-#                 the client's own rusage;
+#                 the client's own rusage; for milter-unix-pg it includes
+#                 every process of the PostgreSQL server (postmaster and its
+#                 backends, in a cgroup of their own, 'pg', added only to
+#                 this configuration's figure; pg CPU ms/msg alone in
+#                 results.json);
 #   gateway CPU   the gateway process alone (milters: /proc/PID/stat, all
 #                 threads; pipes: the median of 5 rt-mailgate runs on the
 #                 side under /usr/bin/time, rusage from wait4, as the pipe
@@ -51,9 +59,10 @@
 # drifts by 10-20% between runs minutes apart).
 #
 # Output: one table on stdout (with the ratios milter/noop-milter,
-# milter/postfix-only, milter/perl-pipe and inet/unix, and the targets of
-# the benchmark issue marked met or missed), OUT/results.json and
-# OUT/results.md, plus copies stamped with the start time; then the
+# milter/postfix-only, milter/perl-pipe, inet/unix and unix-pg/unix, and
+# the targets of the benchmark issue marked met or missed),
+# OUT/results.json and OUT/results.md, plus copies stamped with the start
+# time; then the
 # Google Benchmark micro-benchmarks (bench-micro), whose JSON goes to
 # OUT/micro.json. Every process started here is stopped by pid; every wait
 # is bounded.
@@ -83,9 +92,12 @@ RCPT = f"rt@{RT_DOMAIN}"
 HOST = "127.0.0.1"
 
 ALL_CONFIGS = ["postfix-only", "perl-pipe", "cxx-pipe", "noop-milter", "milter-unix",
-               "milter-inet"]
-DELIVERING = {"perl-pipe", "cxx-pipe", "milter-unix", "milter-inet"}
-MILTERS = {"noop-milter", "milter-unix", "milter-inet"}
+               "milter-unix-pg", "milter-inet"]
+DELIVERING = {"perl-pipe", "cxx-pipe", "milter-unix", "milter-unix-pg", "milter-inet"}
+MILTERS = {"noop-milter", "milter-unix", "milter-unix-pg", "milter-inet"}
+# The configurations whose journal is on the benchmark's PostgreSQL.
+ON_PG = {"milter-unix-pg"}
+PG_SERVER = os.path.join(TOP, "tests", "pg", "pg_server.py")
 # --compare DIR adds BASE_SUFFIX configurations: the same, with the
 # binaries of another build (before/after a change, in one run).
 BASE_SUFFIX = "@base"
@@ -145,7 +157,9 @@ def stop_pid(proc, sig=signal.SIGTERM, bound=15.0):
 class CpuMeter:
     """CPU of the system under test. With cgroup v1 cpuacct (root): a group
     'sut' for every process of the system under test and 'client' for the
-    load client; otherwise /proc/stat of the whole machine less the client."""
+    load client, 'pg' for the benchmark's PostgreSQL server (counted only
+    for the configurations whose journal is on it); otherwise /proc/stat of
+    the whole machine (PostgreSQL's included) less the client."""
 
     ROOT = "/sys/fs/cgroup/cpuacct"
 
@@ -155,6 +169,7 @@ class CpuMeter:
             base = os.path.join(self.ROOT, f"rtm-bench-{os.getpid()}")
             os.makedirs(os.path.join(base, "sut"))
             os.makedirs(os.path.join(base, "client"))
+            os.makedirs(os.path.join(base, "pg"))
             with open(os.path.join(base, "sut", "cpuacct.usage")):
                 pass
             self.base = base
@@ -173,6 +188,9 @@ class CpuMeter:
     def client_preexec(self):
         return lambda: self._join("client")
 
+    def pg_preexec(self):
+        return lambda: self._join("pg")
+
     def _usage(self, group):
         with open(os.path.join(self.base, group, "cpuacct.usage")) as f:
             return int(f.read()) / 1e9
@@ -190,6 +208,11 @@ class CpuMeter:
             return self._usage("sut")
         return self._machine()
 
+    def pg_snapshot(self):
+        """CPU of the PostgreSQL server so far (None without cgroups: the
+        whole machine's figure already has it)."""
+        return self._usage("pg") if self.base else None
+
     def delta(self, before, client_rusage_s):
         if self.base:
             return self._usage("sut") - before
@@ -198,7 +221,7 @@ class CpuMeter:
     def close(self):
         if not self.base:
             return
-        for g in ("sut", "client", ""):
+        for g in ("sut", "client", "pg", ""):
             path = os.path.join(self.base, g)
             for _ in range(100):
                 try:
@@ -324,11 +347,33 @@ http {{
 
 
 # ---------------------------------------------------------------------------
+# The PostgreSQL server of the journal (milter-unix-pg)
+class PgServer:
+    """One private PostgreSQL for the whole run: tests/pg/pg_server.py
+    (initdb, role rt_milter with its password only in a passfile, database
+    rtmilter, loopback) called as a script, so that the postmaster and its
+    backends are born in the CPU meter's 'pg' group; stopped by the pid it
+    recorded. The journal's rows stay across configurations and
+    repetitions (every run's keys are new: its sender is unique)."""
+
+    def __init__(self, work, cpu):
+        self.state = os.path.join(work, "pg")
+        out = subprocess.run([sys.executable, PG_SERVER, "start", self.state],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+                             preexec_fn=cpu.pg_preexec(), timeout=180, check=True)
+        self.conninfo = out.stdout.strip().splitlines()[-1]
+
+    def stop(self):
+        subprocess.run([sys.executable, PG_SERVER, "stop", self.state],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=60)
+
+
+# ---------------------------------------------------------------------------
 # Gateways
 class Gateway:
     """What sits between Postfix and the stand-in for one configuration."""
 
-    def __init__(self, cfg, args, work, standin, cpu):
+    def __init__(self, cfg, args, work, standin, cpu, pg=None):
         name = kind(cfg)
         self.name = cfg
         self.proc = None
@@ -349,8 +394,8 @@ class Gateway:
             self.milter_spec = f"unix:{sock}"
             self._start([os.path.join(bindir, "noop-milter"), self.milter_spec], cpu,
                         lambda: os.path.exists(sock))
-        elif name in ("milter-unix", "milter-inet"):
-            if name == "milter-unix":
+        elif name in ("milter-unix", "milter-unix-pg", "milter-inet"):
+            if name in ("milter-unix", "milter-unix-pg"):
                 sock = os.path.join(self.dir, "rt-milter.sock")
                 self.milter_spec = f"unix:{sock}"
                 ready = lambda: os.path.exists(sock)
@@ -358,6 +403,12 @@ class Gateway:
                 port = free_port()
                 self.milter_spec = f"inet:{port}@{HOST}"
                 ready = lambda: _tcp_open(port)
+            if args.no_journal:
+                journal = ""
+            elif name in ON_PG:
+                journal = pg.conninfo
+            else:
+                journal = self.dir + "/journal.sqlite"
             toml = os.path.join(self.dir, "rt-milter.toml")
             with open(toml, "w") as f:
                 f.write(f"""# rt-milter.toml of the benchmark, written by tests/bench/bench.py
@@ -368,7 +419,7 @@ user = "{pwd.getpwuid(os.geteuid()).pw_name}"
 log_level = "info"
 recipient_delimiter = "+"
 spool_dir = "{self.dir}/spool"
-journal = "{'' if args.no_journal else self.dir + '/journal.sqlite'}"
+journal = "{journal}"
 
 [rt]
 url = "{standin.url}"
@@ -451,6 +502,7 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
     before_count = standin.count()
     before_bytes = standin.total_bytes()
     gw_cpu0 = gateway.cpu_s()
+    pg0 = cpu.pg_snapshot() if kind(cfg) in ON_PG else None
     sut0 = cpu.snapshot()
     sender = f"bench-{tag}@example.net"
     argv = ["smtp-source", "-s", str(args.sessions), "-m", str(n), "-l", str(size),
@@ -482,6 +534,9 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
         time.sleep(TICK)
     t_done = time.monotonic()
     sut_cpu = cpu.delta(sut0, client_rusage)
+    pg_cpu = (cpu.pg_snapshot() - pg0) if pg0 is not None else None
+    if pg_cpu is not None:
+        sut_cpu += pg_cpu  # the journal's server is part of the system under test
     err = client.stderr.read().decode(errors="replace").strip() if client_end else ""
     if client_end is None:
         stop_pid(client, signal.SIGTERM, 5)
@@ -502,6 +557,7 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
         "sut_cpu_ms_per_msg": 1000.0 * sut_cpu / n,
         "gateway_cpu_ms_per_msg": (1000.0 * gw_cpu / n) if gw_cpu is not None else None,
         "client_cpu_ms_per_msg": 1000.0 * client_rusage / n,
+        "pg_cpu_ms_per_msg": (1000.0 * pg_cpu / n) if pg_cpu is not None else None,
     }
     return r
 
@@ -613,6 +669,9 @@ def summarize(runs, latencies, sides):
                 row["gateway_cpu_ms_per_msg"] = statistics.median(g) if g else None
                 row["peak_rss_kb"] = max((r.get("peak_rss_kb") or 0) for r in good) or None
                 row["messages"] = good[0]["messages"]
+                pg = [r["pg_cpu_ms_per_msg"] for r in good if r.get("pg_cpu_ms_per_msg") is not None]
+                if pg:
+                    row["pg_cpu_ms_per_msg"] = statistics.median(pg)
             if cfg in sides and size_name in sides[cfg]:
                 row["gateway_cpu_ms_per_msg"] = sides[cfg][size_name]["cpu_ms_per_msg"]
                 row["peak_rss_kb"] = sides[cfg][size_name]["peak_rss_kb"]
@@ -624,7 +683,8 @@ def summarize(runs, latencies, sides):
             lat[cfg] = {"count": len(values["ms"]), "failures": values["failures"],
                         "median_ms": statistics.median(values["ms"]),
                         "p99_ms": percentile(values["ms"], 99), "max_ms": max(values["ms"])}
-    for cfg in ("milter-unix", "milter-inet", "milter-unix" + BASE_SUFFIX, "milter-inet" + BASE_SUFFIX):
+    for cfg in [k + sfx for k in ("milter-unix", "milter-unix-pg", "milter-inet")
+                for sfx in ("", BASE_SUFFIX)]:
         if cfg in lat and "noop-milter" in lat:
             lat[cfg]["added_median_ms"] = lat[cfg]["median_ms"] - lat["noop-milter"]["median_ms"]
             lat[cfg]["added_p99_ms"] = lat[cfg]["p99_ms"] - lat["noop-milter"]["p99_ms"]
@@ -660,7 +720,7 @@ def targets(table, lat):
     for size in ("1k", "100k"):
         add(f"rt-milter / noop-milter gateway CPU per message at {size}",
             ratio(table, "milter-unix", "noop-milter", size, "gateway_cpu_ms_per_msg"), "<=", 1.5)
-    for cfg in ("milter-unix", "milter-inet"):
+    for cfg in ("milter-unix", "milter-inet"):  # the issue's targets; milter-unix-pg has none
         if cfg in lat:
             add(f"{cfg} added latency median (ms)", lat[cfg].get("added_median_ms"), "<=", 2.0)
             add(f"{cfg} added latency p99 (ms)", lat[cfg].get("added_p99_ms"), "<=", 10.0)
@@ -705,11 +765,18 @@ def markdown(meta, table, lat, tgts):
                        f"{fmt(row.get('msgs_per_s'))} | {fmt(row.get('sut_cpu_ms_per_msg'), 2)} | "
                        f"{fmt(row.get('gateway_cpu_ms_per_msg'), 2)}{side} | "
                        f"{fmt(rss / 1024.0 if rss else None)} | {row['failed_runs']} |")
+    pg_rows = [(cfg, size, table[cfg][size]["pg_cpu_ms_per_msg"]) for cfg in ordered(table)
+               for size in sizes if table[cfg].get(size, {}).get("pg_cpu_ms_per_msg") is not None]
+    if pg_rows:
+        out += ["", "CPU ms/msg (all) of " + ", ".join(sorted({c for c, _, _ in pg_rows}))
+                + " includes its journal's PostgreSQL server (postmaster and backends): "
+                + ", ".join(f"{size} {fmt(v, 2)}" for _, size, v in pg_rows) + "."]
     out += ["", "| ratio (msgs/s) | " + " | ".join(sizes) + " |",
             "|---|" + "---:|" * len(sizes)]
     for a, b in (("milter-unix", "noop-milter"), ("milter-unix", "postfix-only"),
                  ("milter-unix", "perl-pipe"), ("milter-unix", "cxx-pipe"),
-                 ("milter-inet", "milter-unix"), ("noop-milter", "postfix-only"),
+                 ("milter-inet", "milter-unix"), ("milter-unix-pg", "milter-unix"),
+                 ("noop-milter", "postfix-only"),
                  ("milter-unix", "milter-unix" + BASE_SUFFIX),
                  ("milter-unix" + BASE_SUFFIX, "noop-milter")):
         if b not in table or a not in table:
@@ -805,10 +872,13 @@ def main():
             "counts": {s: counts[s] for s in sizes}, "work": work}
     say(f"work folder {work}; CPU counted by {cpu.mode}")
     runs, latencies, sides = [], {}, {}
-    standin = None
+    standin = pg = None
     try:
         standin = StandIn(work, cpu)
         say(f"stand-in RT (nginx) at {standin.url}")
+        if any(kind(c) in ON_PG for c in configs) and not args.no_journal:
+            pg = PgServer(work, cpu)
+            say(f"journal PostgreSQL (tests/pg/pg_server.py): {pg.conninfo}")
         bindir = os.path.join(os.path.abspath(args.build), "bin")
         for cfg, path in (("perl-pipe", PERL_MAILGATE),
                           ("cxx-pipe", os.path.join(bindir, "rt-mailgate"))):
@@ -820,7 +890,7 @@ def main():
             for cfg in configs:
                 gateway = postfix = None
                 try:
-                    gateway = Gateway(cfg, args, work, standin, cpu)
+                    gateway = Gateway(cfg, args, work, standin, cpu, pg)
                     postfix = Postfix(work, gateway, cpu)
                     for size_name in sizes:
                         fast, cxx, perl = counts[size_name]
@@ -836,6 +906,8 @@ def main():
                         say(f"rep {rep + 1}/{args.reps} {cfg:12s} {size_name:4s} n={n:<5d} "
                             f"{r['msgs_per_s']:8.1f} msgs/s  {r['sut_cpu_ms_per_msg']:7.2f} "
                             f"CPU ms/msg  delivered {r['delivered_to_rt']}"
+                            + (f"  (PostgreSQL {r['pg_cpu_ms_per_msg']:.2f} CPU ms/msg)"
+                               if r.get("pg_cpu_ms_per_msg") is not None else "")
                             + ("" if r["ok"] else f"  FAILED rc={r['client_rc']} "
                                f"{r['client_error'][-200:]}"))
                     if kind(cfg) in MILTERS or cfg == "postfix-only":
@@ -855,6 +927,8 @@ def main():
     finally:
         if standin:
             standin.stop()
+        if pg:
+            pg.stop()
         cpu.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
