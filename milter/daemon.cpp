@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -251,7 +252,24 @@ int run_daemon(const DaemonOptions& options) {
     const std::string listening = "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
     log::info(listening);
     notify("READY=1\nSTATUS=" + listening);
+    // libmilter's signal thread marks the stop (mi_stop) and then waits for
+    // the lock its listener holds through a poll of up to 5 s: one
+    // connection of our own ends that poll, so a stop takes milliseconds
+    // (systemctl stop, tests). The watcher looks at the flag 20 times a
+    // second and ends with smfi_main.
+    std::atomic<bool> main_done{false};
+    std::thread stop_watcher([&main_done, socket] {
+        while (!main_done.load()) {
+            if (mi_stop() != 0) {
+                wake_listener(socket);
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
     int rc = smfi_main();
+    main_done = true;
+    stop_watcher.join();
     // libmilter stops accepting but does not wait for sessions: wait for the
     // transactions in progress (a POST may be under way) up to a deadline.
     const std::string stopping = "stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +

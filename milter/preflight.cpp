@@ -431,6 +431,22 @@ StartStatus make_socket_directory(const Config& config, const ServiceUser& user,
     return StartStatus::ok();
 }
 
+// Connects once to the daemon's own socket: a wildcard inet address is
+// reached on loopback. What libmilter's listener, waiting in poll() for up
+// to 5 s while it holds the lock a stop needs, wakes up to at once.
+bool wake_listener(const std::string& spec) {
+    Endpoint endpoint;
+    if (!endpoint_of(spec, endpoint)) return false;
+    if (endpoint.address.ss_family == AF_INET) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&endpoint.address);
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else if (endpoint.address.ss_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&endpoint.address);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+    }
+    return connects(reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length);
+}
+
 StartStatus try_bind(const std::string& spec, const std::string& identity) {
     Endpoint endpoint;
     if (StartStatus s = endpoint_of(spec, endpoint); !s) return s;

@@ -58,4 +58,9 @@ StartStatus make_socket_directory(const Config& config, const ServiceUser& user,
 // words. EADDRINUSE comes back as such, so that Check can see who is there.
 StartStatus try_bind(const std::string& spec, const std::string& identity);
 
+// Connects once to the listening socket `spec` (a wildcard inet address on
+// loopback) and hangs up: wakes libmilter's listener out of its poll so
+// that a stop takes effect at once. False when nobody answered.
+bool wake_listener(const std::string& spec);
+
 }  // namespace rtm
