@@ -511,6 +511,14 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
      [](const Slot& s, TopLevel& t) { read_authserv_ids(s, t.config.trusted_authserv_ids); }},
     {"authserv_id_with_job_id",
      [](const Slot& s, TopLevel& t) { read_bool(s, t.config.authserv_id_with_job_id); }},
+    {"metrics",
+     [](const Slot& s, TopLevel& t) {
+         read_string(s, t.config.metrics, [](std::string_view v) -> Problem {
+             if (v.empty()) return std::nullopt;
+             ListenAddress listen;
+             return parse_listen_address(v, listen);
+         });
+     }},
     {"rt", [](const Slot& s, TopLevel& t) { read_server(s, "rt", t.config); },
      "missing; add an [rt] table with the base URL of your RT, e.g. url = "
      "\"https://rt.example.com\""},

@@ -120,6 +120,9 @@ struct Config {
     std::vector<Network> trusted_networks;
     std::vector<std::string> trusted_authserv_ids;
     bool authserv_id_with_job_id = true;
+    // The metrics listener (/metrics, /healthz, /status): "ADDRESS:PORT";
+    // "" = off. Read at start only (a reload that changes it says so).
+    std::string metrics;
     std::map<std::string, RtServer> servers;  // "rt" = [rt], the default; others by name
     std::vector<Route> routes;
 

@@ -118,4 +118,36 @@ Problem parse_network(std::string_view text, Network& out) {
     return std::nullopt;
 }
 
+bool ListenAddress::loopback() const {
+    if (!address.v6) return address.bytes[0] == 127;
+    static const std::array<std::uint8_t, 16> kLoopback6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    return address.bytes == kLoopback6;
+}
+
+std::string ListenAddress::to_string() const {
+    const std::string host = address.to_string();
+    return (address.v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Problem parse_listen_address(std::string_view text, ListenAddress& out) {
+    const std::string example = "give an address and a port, e.g. \"127.0.0.1:9731\" or \"[::1]:9731\"";
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) return example + ", got " + quoted(text);
+    std::string_view host = text.substr(0, colon);
+    const std::string_view port = text.substr(colon + 1);
+    const bool bracketed = host.front() == '[' && host.back() == ']' && host.size() > 2;
+    if (bracketed) host = host.substr(1, host.size() - 2);
+    unsigned number = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)
+        return "the port must be a number from 1 to 65535, got " + quoted(port);
+    const std::optional<Parsed> parsed = parse_literal(host);
+    if (!parsed) return "the host must be an IP address (a name could resolve to more than meant), got " + quoted(host);
+    if ((host.find(':') != std::string_view::npos) != bracketed)
+        return "write an IPv6 address in [brackets], e.g. \"[::1]:9731\", got " + quoted(text);
+    out.address = parsed->address;
+    out.port = number;
+    return std::nullopt;
+}
+
 }  // namespace rtm

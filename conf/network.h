@@ -45,4 +45,15 @@ struct Network {
 // names, and anything inet_pton would not take.
 Problem parse_network(std::string_view text, Network& out);
 
+// Where a listener of ours (the metrics listener) binds: an address and a
+// port, "127.0.0.1:9731" or "[::1]:9731". Addresses only: a name could
+// resolve to more than was meant.
+struct ListenAddress {
+    IpAddress address;
+    unsigned port = 0;
+    bool loopback() const;  // 127.0.0.0/8 or ::1
+    std::string to_string() const;  // as written: "127.0.0.1:9731", "[::1]:9731"
+};
+Problem parse_listen_address(std::string_view text, ListenAddress& out);
+
 }  // namespace rtm

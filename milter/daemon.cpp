@@ -25,6 +25,8 @@
 #include "callbacks.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_server.h"
 #include "online_check.h"
 #include "preflight.h"
 #include "privileges.h"
@@ -133,10 +135,50 @@ StartStatus open_socket(const Config& config, const ServiceUser& user) {
     return check_bound_socket(spec, path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
 }
 
+// What a scrape or a health check reads of the present: the transactions
+// in flight, and from the current runtime each RT server's circuit and
+// slots and whether the journal takes writes (asked afresh).
+metrics::Present present_now() {
+    metrics::Present p;
+    p.in_flight = Session::in_flight();
+    const std::shared_ptr<const Runtime> runtime = milter::current_runtime();
+    if (!runtime) return p;
+    p.configured = true;
+    p.journal_on = !runtime->config().journal.empty();
+    if (p.journal_on) {
+        Status s = runtime->journal() ? runtime->journal()->check_writable() : Status::failure(runtime->journal_error());
+        p.journal_usable = s.is_ok();
+        if (!s) p.journal_error = s.error();
+    }
+    for (const auto& [name, pool] : runtime->pools()) {
+        const Circuit::State state = pool->circuit().state();
+        p.servers.push_back({name,
+                             state == Circuit::State::Closed ? "closed"
+                             : state == Circuit::State::Open ? "open"
+                                                             : "half_open",
+                             pool->waiting(), pool->in_progress(),
+                             static_cast<std::size_t>(pool->server().max_concurrent)});
+    }
+    return p;
+}
+
+// "" while libmilter listens on the socket (and a unix socket's file is
+// still there: a cleaner of /run may have taken it).
+std::string socket_problem(const std::string& spec) {
+    if (mi_stop() != 0) return "the milter listener is stopping";
+    if (const std::string path = unix_socket_path(spec); !path.empty()) {
+        struct stat st {};
+        if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+            return "the milter socket " + path + " is gone; the MTA cannot connect (restart rt-milter)";
+    }
+    return {};
+}
+
 // Returns what the service manager's STATUS= says afterwards.
 std::string reload(const std::string& path) {
     LoadResult loaded = load_config_file(path);
     if (!loaded.config) {
+        metrics::count_config_load(false);
         for (const ConfigError& e : loaded.errors) log::error("reload: " + e.to_string());
         const std::string failed = "reload of " + path + " failed; the running configuration stays";
         log::error(failed);
@@ -146,11 +188,15 @@ std::string reload(const std::string& path) {
     if (old && (old->config().socket != loaded.config->socket || old->config().user != loaded.config->user)) {
         log::warning("reload: socket and user changes take effect only at restart");
     }
+    if (old && old->config().metrics != loaded.config->metrics) {
+        log::warning("reload: a change of metrics takes effect only at restart");
+    }
     log::set_level(loaded.config->log_level);
     const std::size_t routes = loaded.config->routes.size();
     auto runtime = std::make_shared<const Runtime>(std::move(*loaded.config));
     log_online_check(std::make_shared<const Config>(runtime->config()));  // warns, never blocks
     milter::set_runtime(std::move(runtime));
+    metrics::count_config_load(true);
     const std::string reloaded = "reloaded " + path + ": " + std::to_string(routes) + " route(s)";
     log::info(reloaded);
     return reloaded;
@@ -213,6 +259,21 @@ int run_daemon(const DaemonOptions& options) {
         if (const std::string path = unix_socket_path(socket); !path.empty()) unlink(path.c_str());
         return status;
     };
+    // The metrics listener, bound before the drop (so any port works).
+    std::unique_ptr<MetricsServer> metrics_server;
+    if (!config.metrics.empty()) {
+        ListenAddress listen;
+        parse_listen_address(config.metrics, listen);  // the loader has checked it
+        std::string error;
+        metrics_server = MetricsServer::bind(listen, error);
+        if (!metrics_server) {
+            log::error(error);
+            return not_started(exit_status::kCantCreate);
+        }
+        if (!listen.loopback())
+            log::warning("metrics " + listen.to_string() +
+                         ": not a loopback address; anyone who reaches it reads the counters and /status");
+    }
     if (Status s = drop_privileges(service); !s) {
         log::error(s.error());
         return not_started(exit_status::kOsError);
@@ -236,6 +297,16 @@ int run_daemon(const DaemonOptions& options) {
     // What RT says of the routes' queues (servers with a token): warnings only.
     log_online_check(std::make_shared<const Config>(runtime->config()));
     milter::set_runtime(std::move(runtime));
+    metrics::count_config_load(true);
+    if (metrics_server) {
+        std::string error;
+        if (!metrics_server->start({present_now, [socket] { return socket_problem(socket); }, options.config_path, socket},
+                                   error)) {
+            log::error(error);
+            return not_started(exit_status::kCantCreate);
+        }
+        log::info("metrics on http://" + metrics_server->address().to_string() + "/metrics (also /healthz, /status)");
+    }
 
     std::thread([path = options.config_path, usr1] {
         for (;;) {

@@ -56,6 +56,11 @@ class Journal {
     // most every kExpiryInterval seconds (on PostgreSQL by one host at a time).
     virtual Status expire() = 0;
     static constexpr long kExpiryInterval = 600;
+    // Whether the journal takes writes now, for /healthz: SQLite opens the
+    // file afresh (what a restart would meet: permissions, a lock another
+    // process holds) and begins a write transaction; PostgreSQL runs a query
+    // on one of its connections. Bounded to about a second.
+    virtual Status check_writable() = 0;
 
     // Where it is, for log lines: the path, or the connection string
     // without any password.

@@ -83,6 +83,9 @@ class PostgresJournal final : public Journal {
         });
     }
     Status expire() override;
+    Status check_writable() override {
+        return with_connection([](PGconn* c) { return exec(c, "SELECT 1"); });
+    }
 
   private:
     static inline const std::string kLookupSql = dollar_params(journal_sql::lookup(kTable));

@@ -86,6 +86,7 @@ class SqliteJournal final : public Journal {
         std::lock_guard lock(mutex_);
         return expire_locked();
     }
+    Status check_writable() override;
 
   private:
     Status exec(const char* sql);
@@ -137,6 +138,22 @@ std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expir
 }
 
 namespace {
+
+Status SqliteJournal::check_writable() {
+    sqlite3* db = nullptr;
+    const int rc = sqlite3_open_v2(where_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> closing(db, sqlite3_close);
+    if (rc != SQLITE_OK) return Status::failure("cannot open " + where_ + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    if (sqlite3_db_readonly(db, "main") == 1) return Status::failure(where_ + " is read-only for this process");
+    sqlite3_busy_timeout(db, 1000);
+    char* message = nullptr;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", nullptr, nullptr, &message) != SQLITE_OK) {
+        const std::string why = message ? message : sqlite3_errmsg(db);
+        sqlite3_free(message);
+        return Status::failure(where_ + " takes no writes: " + why);
+    }
+    return Status::ok();
+}
 
 Status SqliteJournal::set_up() {
     for (const char* sql :

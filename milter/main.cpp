@@ -22,6 +22,7 @@
 #include "rt_client.h"
 #include "runtime.h"
 #include "start_status.h"
+#include "status_command.h"
 #include "test_mode.h"
 #include "url.h"
 
@@ -29,6 +30,7 @@ namespace {
 
 const char kUsage[] = R"(usage: rt-milter [-c FILE] [--debug] [--log-stderr]
        rt-milter --check-config [--online] [-c FILE]
+       rt-milter --status [-c FILE]
        rt-milter --test --rcpt ADDR [--rcpt ADDR ...] [--from ADDR] [--client IP] [--auth USER]
                         [--dry-run] [-c FILE] [MESSAGE]
 
@@ -41,6 +43,11 @@ session (Postfix smtpd_milters, Sendmail INPUT_MAIL_FILTER).
     --online       also ask each RT server: reachable, TLS, the REST2 token
                    (rest2_token_file) taken, and with a token every route's
                    queue there; exit 69 when one of these fails
+  --status         ask the running daemon (through its `metrics` listener)
+                   for a summary: uptime, health, configuration generation,
+                   per RT server circuit, connections and last error,
+                   counters since start; exit 0 healthy, 1 unhealthy, 69 no
+                   answer
   --test           run MESSAGE (or standard input) through routing, assembly,
                    POST and verdict as a live session would, printing each
                    step and the SMTP reply the client would get
@@ -186,7 +193,7 @@ int main(int argc, char** argv) {
     sigaction(SIGPIPE, &ignore, nullptr);
 
     std::string config_path = "/etc/rt-milter/rt-milter.toml";
-    bool check = false, online = false, test = false, dry_run = false, debug = false, log_stderr = false;
+    bool check = false, online = false, test = false, status = false, dry_run = false, debug = false, log_stderr = false;
     rtm::TestModeOptions test_options;
     std::vector<std::string> rest;
     for (int i = 1; i < argc; ++i) {
@@ -201,6 +208,7 @@ int main(int argc, char** argv) {
         if (a == "-c" || a == "--config") config_path = value("-c");
         else if (a == "--check-config") check = true;
         else if (a == "--online") online = true;
+        else if (a == "--status") status = true;
         else if (a == "--test") test = true;
         else if (a == "--rcpt") test_options.recipients.push_back(value("--rcpt"));
         else if (a == "--from") test_options.sender = value("--from");
@@ -226,7 +234,7 @@ int main(int argc, char** argv) {
         if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
     }
     if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
-        (check && test) || (online && !check)) {
+        (check && test) || (online && !check) || (status && (check || test))) {
         std::fputs(kUsage, stderr);
         return rtm::exit_status::kUsage;
     }
@@ -235,23 +243,24 @@ int main(int argc, char** argv) {
         return rtm::exit_status::kUsage;
     }
 
-    const bool interactive = check || test;
+    const bool interactive = check || test || status;
     rtm::log::init({.ident = "rt-milter",
                     .syslog = !interactive && !log_stderr,
                     .stderr_too = interactive || debug || log_stderr,
                     .stderr_without_syslog = !interactive,
                     .level = debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
 
-    if (check || test) {
+    if (check || test || status) {
         rtm::LoadResult loaded = rtm::load_config_file(config_path);
         if (!loaded.config) {
             for (const rtm::ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
             std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
             return rtm::exit_status::kConfig;
         }
+        if (status) return rtm::run_status_command(*loaded.config);
         if (check) {
-            const int status = check_config(*loaded.config);
-            if (status != 0 || !online) return status;
+            const int rc = check_config(*loaded.config);
+            if (rc != 0 || !online) return rc;
             rtm::http_global_init();
             return check_online(*loaded.config);
         }

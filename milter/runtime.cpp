@@ -18,7 +18,18 @@ ClientOptions client_options(const RtServer& server) {
     return options;
 }
 
-ServerPool::ServerPool(const RtServer& server) : server_(server), circuit_(circuit_for(server.url)) {}
+ServerPool::ServerPool(const RtServer& server)
+    : server_(server), circuit_(circuit_for(server.url)), counters_(metrics::server(server.name)) {}
+
+std::size_t ServerPool::waiting() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
+std::size_t ServerPool::in_progress() const {
+    std::lock_guard lock(mutex_);
+    return workers_.size() > idle_ ? workers_.size() - idle_ : 0;
+}
 
 ServerPool::~ServerPool() { stop(); }
 

@@ -21,6 +21,7 @@
 #include "circuit.h"
 #include "config.h"
 #include "journal.h"
+#include "metrics.h"
 #include "rt_client.h"
 #include "routing.h"
 
@@ -54,6 +55,11 @@ public:
 
     const RtServer& server() const { return server_; }
     Circuit& circuit() const { return *circuit_; }
+    // What the metrics count for this server (by name, since start).
+    metrics::ServerCounters& counters() const { return counters_; }
+    // Now: jobs queued for a worker, and jobs a worker is running.
+    std::size_t waiting() const;
+    std::size_t in_progress() const;
 
 private:
     struct Queued {
@@ -64,7 +70,8 @@ private:
 
     RtServer server_;
     std::shared_ptr<Circuit> circuit_;
-    std::mutex mutex_;
+    metrics::ServerCounters& counters_;
+    mutable std::mutex mutex_;
     std::condition_variable wake_;
     std::deque<Queued> queue_;
     std::vector<std::thread> workers_;
@@ -81,6 +88,7 @@ public:
     const Config& config() const { return config_; }
     const RouteTable& routes() const { return routes_; }
     ServerPool& pool(const std::string& server) const { return *pools_.at(server); }
+    const std::map<std::string, std::unique_ptr<ServerPool>>& pools() const { return pools_; }
     // Stops every server's pool (ServerPool::stop): at exit, so the workers
     // end, and OpenSSL frees their per-thread state, before its own atexit
     // cleanup runs (which comes before the destructors of our globals).

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "rest2_client.h"
 #include "url.h"
@@ -59,6 +60,12 @@ std::string join_commas(const std::vector<std::string>& raws) {
 }
 
 std::atomic<int> g_in_flight{0};
+
+// A journal operation failed: logged and counted.
+void journal_error(const std::string& what) {
+    metrics::count_journal_error();
+    log::error("duplicate journal: " + what);
+}
 
 }  // namespace
 
@@ -120,6 +127,12 @@ Verdict Session::mail(const std::vector<std::string>& args) {
 }
 
 Verdict Session::rcpt(const std::vector<std::string>& args) {
+    const Verdict v = route_rcpt(args);
+    if (v == Verdict::Tempfail || v == Verdict::Reject) metrics::count_rcpt_refusal(v == Verdict::Tempfail);
+    return v;
+}
+
+Verdict Session::route_rcpt(const std::vector<std::string>& args) {
     if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (!tx_ || args.empty()) return Verdict::Continue;
     const Config& config = tx_->runtime->config();
@@ -219,6 +232,7 @@ Verdict Session::data() {
     // (at MAIL or in an earlier content stage) keeps its answer.
     if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (!tx_ || tx_->rt.empty()) {  // no RT recipient: not ours, stop here
+        if (tx_) metrics::count_transaction(metrics::TxVerdict::NotOurs);
         if (tx_ && log::enabled(LogLevel::Debug)) log::debug(log_head() + ": no RT recipient, not rt-milter's business");
         tx_.reset();
         return Verdict::Accept;
@@ -354,7 +368,7 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                     if (!d.journal_key.empty() && runtime->journal()) {
                         uploaded = [&d, &runtime] {
                             if (Status s = runtime->journal()->uploaded(d.journal_key); !s) {
-                                log::error("duplicate journal: " + s.error());
+                                journal_error(s.error());
                             }
                         };
                     }
@@ -405,11 +419,11 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
     Journal* journal = runtime.journal();
     auto journal_failed = [&](const std::string& why) -> std::optional<Verdict> {
         if (config.on_journal_error == OnJournalError::Continue) {
-            log::error("duplicate journal: " + why + "; delivering without it (on_journal_error = continue)");
+            journal_error(why + "; delivering without it (on_journal_error = continue)");
             for (Delivery& d : deliveries) d.journal_key.clear();
             return std::nullopt;
         }
-        log::error("duplicate journal: " + why + "; answering 451 rather than risking duplicates");
+        journal_error(why + "; answering 451 rather than risking duplicates");
         summary = "451 4.3.0 duplicate journal unavailable";
         return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot check for duplicates; try again later");
     };
@@ -426,6 +440,7 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         Journal::State& state = d.journal_state;
         if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
         if (state == Journal::State::Delivered) {
+            metrics::count_journal_duplicate();
             d.from_journal = true;
             d.reply = classify_http(200, "OK", "ok (delivered earlier: duplicate journal)");
         } else if (state == Journal::State::InDoubt) {
@@ -455,6 +470,7 @@ std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held
         if (s && claim.taken) {
             d.claimed = true;
         } else if (s && claim.found == Journal::State::Delivered) {  // by another session, just now
+            metrics::count_journal_duplicate();
             d.from_journal = true;
             d.reply = classify_http(200, "OK", "ok (delivered earlier: duplicate journal)");
         } else {
@@ -498,6 +514,7 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
         }
         switch (finding.kind) {
             case Rest2Finding::Kind::Found:
+                metrics::count_in_doubt(metrics::InDoubtResolution::FoundInRt);
                 d.from_journal = true;
                 d.in_doubt_note = "in doubt: RT has it (" + finding.detail + ")";
                 d.reply = classify_http(200, "OK", "ok (" + d.in_doubt_note + ")");
@@ -505,9 +522,11 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
                     log::error("duplicate journal: cannot record an outcome: " + s.error());
                 return;
             case Rest2Finding::Kind::NotFound:
+                metrics::count_in_doubt(metrics::InDoubtResolution::NotInRt);
                 d.in_doubt_note = "in doubt: not in RT (" + finding.detail + "), posting again";
                 return;
             case Rest2Finding::Kind::Failed:
+                metrics::count_in_doubt(metrics::InDoubtResolution::Rest2Failed);
                 // Not posted and still in doubt: the next retry asks again.
                 d.from_journal = true;
                 d.in_doubt_note = "in doubt: RT REST2 did not answer (" + finding.detail + ")";
@@ -517,6 +536,7 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
     }
     const std::string why = message_id ? "no rest2_token_file for server " + d.server : "no Message-ID to ask RT";
     if (config.in_doubt == InDoubt::Delivered) {
+        metrics::count_in_doubt(metrics::InDoubtResolution::CountedDelivered);
         d.from_journal = true;
         d.in_doubt_note = "in doubt: " + why + ", counted as delivered (in_doubt = delivered)";
         d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
@@ -524,6 +544,7 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
                      ": RT received this message earlier and never answered; counted as delivered "
                      "(in_doubt = delivered, " + why + "), not posted again");
     } else {
+        metrics::count_in_doubt(metrics::InDoubtResolution::PostedAgain);
         d.in_doubt_note = "in doubt: " + why + ", posting again (in_doubt = retry)";
     }
 }
@@ -536,7 +557,11 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
         // Only what happened on the way to RT says whether RT is reachable: a
         // POST that never left (no free connection for a while, an internal
         // error) must not let one sender's fan-out open the circuit for all.
-        if (d.attempted) pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
+        if (d.attempted) {
+            pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
+            metrics::count_post(pool.counters(), d.reply, d.seconds);
+            metrics::count_posted_bytes(d.posted_size);
+        }
         if (d.journal_key.empty() || !runtime.journal()) continue;
         Journal& journal = *runtime.journal();
         Status s = Status::ok();
@@ -603,6 +628,17 @@ Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& su
 }
 
 Verdict Session::end_of_message() {
+    const bool ours = tx_ && !tx_->rt.empty();
+    const Verdict v = finish_message();
+    if (ours) {
+        metrics::count_transaction(v == Verdict::Tempfail ? metrics::TxVerdict::Tempfailed
+                                   : v == Verdict::Reject ? metrics::TxVerdict::Rejected
+                                                          : metrics::TxVerdict::Accepted);
+    }
+    return v;
+}
+
+Verdict Session::finish_message() {
     last_deliveries_.clear();
     if (!tx_ || tx_->rt.empty()) return Verdict::Continue;
     if (std::optional<Verdict> v = repeat_failure()) {

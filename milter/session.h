@@ -85,6 +85,8 @@ public:
     const std::vector<Delivery>& last_deliveries() const { return last_deliveries_; }
 
 private:
+    Verdict route_rcpt(const std::vector<std::string>& args);
+    Verdict finish_message();
     struct RtRecipient {
         EnvelopeAddress address;
         RouteDecision decision;

@@ -289,6 +289,7 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
                        (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
                        (x.deadline_reached && sent == 0);  // not a byte of the request got out
     RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
+    reply.timed_out = x.deadline_reached || x.timed_out || rc == CURLE_OPERATION_TIMEDOUT;
     reply.in_doubt = cut_by_us && (status == 0 || is_2xx) && static_cast<std::uint64_t>(sent) == body.size();
     return reply;
 }

@@ -23,6 +23,8 @@ struct RtReply {
     // RT received the whole request and then said nothing within the timeout:
     // it may well have processed it (RT does not stop when the client goes).
     bool in_doubt = false;
+    // No answer in time: the read timeout, the deadline or the connect timeout.
+    bool timed_out = false;
 
     // One printable line saying what happened, for logs and SMTP replies.
     std::string summary() const;

@@ -438,7 +438,7 @@ std::string long_socket() {
 const std::string kAllowedTopLevel =
     "socket, socket_mode, socket_group, user, log_level, recipient_delimiter, on_refusal, "
     "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, "
-    "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, rt, servers, route";
+    "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, metrics, rt, servers, route";
 const std::string kAllowedServer =
     "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts, "
     "strip_rt_headers, client_cert, client_key, header_files, rest2_token_file";
