@@ -170,8 +170,10 @@ class FaultMilter(RtMilter):
     def __init__(self, workdir: str, rt_url: str, timeout: int = 3,
                  routes: Sequence[dict] = ROUTES, circuit: Optional[tuple] = None,
                  in_doubt: Optional[str] = None, journal: Optional[str] = None,
-                 on_journal_error: Optional[str] = None):
+                 on_journal_error: Optional[str] = None,
+                 extra: Sequence[str] = ()):
         super().__init__(workdir, rt_url, "unix")
+        self.extra = list(extra)            # more top-level lines (metrics = ...)
         self.timeout = timeout
         self.routes = routes
         self.circuit = circuit              # (failures, cooldown) or None
@@ -193,6 +195,7 @@ class FaultMilter(RtMilter):
             lines.append(f"in_doubt = {_toml(self.in_doubt)}")
         if self.on_journal_error and milter_supports("journal"):
             lines.append(f"on_journal_error = {_toml(self.on_journal_error)}")
+        lines += self.extra
         lines += ["", "[rt]", f"url = {_toml(self.rt_url)}",
                   f"timeout = {self.timeout}"]
         if self.circuit and milter_supports("circuit"):
