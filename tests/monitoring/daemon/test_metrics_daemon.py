@@ -203,6 +203,15 @@ class MetricsDaemon(FaultCase):
         # a scrape taken mid-load saw work in progress and stays consistent
         counts = [sample(b, 'rt_milter_transactions_total{verdict="accepted"}') for _, _, b in scrapes]
         self.assertEqual(counts, sorted(counts), "a counter went down between scrapes")
+        # For the record (RTM_METRICS_DUMP=FILE): the busiest scrape, and --status after.
+        if os.environ.get("RTM_METRICS_DUMP"):
+            busiest = max(scrapes, key=lambda x: (
+                0 < sample(x[2], 'rt_milter_transactions_total{verdict="accepted"}') < 40,
+                sample(x[2], "rt_milter_transactions_in_flight")))
+            st = subprocess.run([RT_MILTER, "--status", "-c", self.milter.config_path],
+                                capture_output=True, text=True, timeout=30)
+            with open(os.environ["RTM_METRICS_DUMP"], "w") as fh:
+                fh.write(busiest[2] + "\n# --- rt-milter --status ---\n" + st.stdout)
         self.conclude("metrics: 40 messages, 4 clients, scraped every 50 ms", self.milter, stubs=[self.stub])
 
 
