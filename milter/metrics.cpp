@@ -85,6 +85,15 @@ class Writer {
         if (!labels.empty()) out_ << '{' << labels << '}';
         out_ << ' ' << number(value) << '\n';
     }
+    // One sample per value of KEY, from the counters of that value; LABELS
+    // (the series' other labels) come first.
+    template <std::size_t N>
+    void by_label(const char* name, const std::string& labels, const char* key, const char* const (&values)[N],
+                  const std::array<std::atomic<std::uint64_t>, N>& counts) {
+        const std::string head = labels.empty() ? "" : labels + ",";
+        for (std::size_t i = 0; i < N; ++i)
+            sample(name, head + key + "=\"" + values[i] + "\"", static_cast<double>(counts[i].load(kRelaxed)));
+    }
     template <std::size_t N>
     void histogram(const std::string& name, const std::string& labels, const Histogram<N>& h) {
         const std::string sep = labels.empty() ? "" : labels + ",";
@@ -238,9 +247,7 @@ std::string render(const Present& present) {
     Writer w;
     w.family("rt_milter_transactions_total", "counter",
              "Transactions (messages) by rt-milter's verdict; not_ours: no RT recipient.");
-    for (std::size_t i = 0; i < 4; ++i)
-        w.sample("rt_milter_transactions_total", std::string("verdict=\"") + kVerdicts[i] + "\"",
-                 static_cast<double>(r.transactions[i].load(kRelaxed)));
+    w.by_label("rt_milter_transactions_total", "", "verdict", kVerdicts, r.transactions);
     w.family("rt_milter_rcpt_refusals_total", "counter", "RT recipients refused at RCPT, by reply class.");
     w.sample("rt_milter_rcpt_refusals_total", "class=\"temporary\"",
              static_cast<double>(r.rcpt_temporary.load(kRelaxed)));
@@ -252,9 +259,7 @@ std::string render(const Present& present) {
     const std::vector<const ServerCounters*> counted = servers();
     w.family("rt_milter_posts_total", "counter", "POSTs to RT's mail gateway by RT server and outcome.");
     for (const ServerCounters* s : counted)
-        for (std::size_t i = 0; i < 5; ++i)
-            w.sample("rt_milter_posts_total", "server=\"" + label(s->name) + "\",outcome=\"" + kOutcomes[i] + "\"",
-                     static_cast<double>(s->posts[i].load(kRelaxed)));
+        w.by_label("rt_milter_posts_total", "server=\"" + label(s->name) + "\"", "outcome", kOutcomes, s->posts);
     w.family("rt_milter_post_duration_seconds", "histogram",
              "Seconds from a POST's queueing to RT's answer, by RT server.");
     for (const ServerCounters* s : counted)
@@ -283,9 +288,7 @@ std::string render(const Present& present) {
     w.sample("rt_milter_journal_duplicates_total", "", static_cast<double>(r.duplicates.load(kRelaxed)));
     w.family("rt_milter_journal_in_doubt_total", "counter",
              "Copies found in doubt (RT got them, never answered), by how each was settled.");
-    for (std::size_t i = 0; i < 5; ++i)
-        w.sample("rt_milter_journal_in_doubt_total", std::string("resolution=\"") + kResolutions[i] + "\"",
-                 static_cast<double>(r.in_doubt[i].load(kRelaxed)));
+    w.by_label("rt_milter_journal_in_doubt_total", "", "resolution", kResolutions, r.in_doubt);
     w.family("rt_milter_journal_errors_total", "counter", "Duplicate journal operations that failed.");
     w.sample("rt_milter_journal_errors_total", "", static_cast<double>(r.journal_errors.load(kRelaxed)));
     w.family("rt_milter_journal_usable", "gauge", "1 when the duplicate journal takes writes now (or is off).");
