@@ -278,6 +278,29 @@ StartStatus look_at_inet_socket(const Config& config, const std::string& as, std
     return StartStatus::ok();
 }
 
+// --check-config's look at the metrics listener, bound as the started
+// identity (the daemon binds it before it drops privileges).
+StartStatus look_at_metrics(const Config& config, const std::string& as, std::string& note, std::string& passed) {
+    ListenAddress listen;
+    parse_listen_address(config.metrics, listen);  // the loader has checked it
+    const std::string host = listen.address.to_string();
+    const std::string spec = listen.address.v6 ? "inet6:" + std::to_string(listen.port) + "@[" + host + "]"
+                                               : "inet:" + std::to_string(listen.port) + "@" + host;
+    Endpoint endpoint;
+    if (StartStatus s = endpoint_of(spec, endpoint); !s) return s;
+    const int error = bind_error(endpoint);
+    if (error == EADDRINUSE && connects(reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length)) {
+        note = "metrics " + config.metrics + ": in use: a process answers on it (a running rt-milter?); the " +
+               "daemon will not start while it does";
+        return StartStatus::ok();
+    }
+    if (error != 0)
+        return StartStatus::cant_create("metrics " + config.metrics + ": cannot bind " + endpoint.where + " as " +
+                                        as + ": " + errno_text(error));
+    passed = "metrics " + config.metrics + ": a bind works";
+    return StartStatus::ok();
+}
+
 void add(StartStatus status, std::string note, std::string passed, PreflightReport& report) {
     if (!status) {
         report.failures.push_back(std::move(status));
@@ -504,6 +527,11 @@ PreflightReport preflight(const Config& config, const ServiceUser& user, Preflig
     if (mode == PreflightMode::Check && !unix_socket) {
         std::string note, passed;
         StartStatus s = look_at_inet_socket(config, geteuid() == 0 ? "root" : as, note, passed);
+        add(std::move(s), note, passed, report);
+    }
+    if (mode == PreflightMode::Check && !config.metrics.empty()) {
+        std::string note, passed;
+        StartStatus s = look_at_metrics(config, geteuid() == 0 ? "root" : as, note, passed);
         add(std::move(s), note, passed, report);
     }
     if (spool && spool_exists) *spool = std::move(spool_dir.fd);

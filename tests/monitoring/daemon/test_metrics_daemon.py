@@ -226,8 +226,13 @@ class MetricsDaemon(FaultCase):
             milter.address = os.path.join(self.work, "rt-milter.sock")
             milter.socket_spec = "unix:" + milter.address
             milter.write_config()
+            check = subprocess.run([RT_MILTER, "--check-config", "-c", milter.config_path],
+                                   capture_output=True, text=True, timeout=60)
             run = subprocess.run([RT_MILTER, "-c", milter.config_path, "--log-stderr"],
                                  capture_output=True, text=True, timeout=60)
+        # --check-config says so first (a note: it may be the running daemon)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn(f"metrics 127.0.0.1:{port}: in use: a process answers on it", check.stderr)
         self.assertEqual(run.returncode, 73, run.stderr)
         self.assertIn(f"metrics 127.0.0.1:{port}: cannot listen there: Address already in use", run.stderr)
         self.assertFalse(os.path.exists(milter.address), "the milter socket was left behind")
