@@ -21,6 +21,12 @@
 #   noop-milter   Postfix + tests/bench/noop_milter.cpp, then discard(8)
 #   milter-unix   Postfix + rt-milter over a unix socket -> stand-in
 #   milter-inet   the same over inet:PORT@127.0.0.1
+#   milter-unix-metrics  milter-unix with its Prometheus endpoint on
+#                 (metrics = "127.0.0.1:PORT", a free loopback port) and a
+#                 scraper in this script that GETs /metrics once a second
+#                 during every throughput run, as Prometheus would (scrapes
+#                 and failed scrapes counted in results.json): metrics on
+#                 vs off, as the ratio milter-unix-metrics / milter-unix
 #   milter-unix-pg  milter-unix with its duplicate journal on PostgreSQL:
 #                 one private PostgreSQL 15 for the whole run, started and
 #                 stopped by tests/pg/pg_server.py (called as a script), on
@@ -59,16 +65,17 @@
 # drifts by 10-20% between runs minutes apart).
 #
 # Output: one table on stdout (with the ratios milter/noop-milter,
-# milter/postfix-only, milter/perl-pipe, inet/unix and unix-pg/unix, and
-# the targets of the benchmark issue marked met or missed),
-# OUT/results.json and OUT/results.md, plus copies stamped with the start
-# time; then the
+# milter/postfix-only, milter/perl-pipe, inet/unix, unix-pg/unix and
+# unix-metrics/unix (msgs/s and CPU per message), and the targets of the
+# benchmark issue marked met or missed), OUT/results.json and
+# OUT/results.md, plus copies stamped with the start time; then the
 # Google Benchmark micro-benchmarks (bench-micro), whose JSON goes to
 # OUT/micro.json. Every process started here is stopped by pid; every wait
 # is bounded.
 
 import argparse
 import datetime
+import http.client
 import json
 import os
 import platform
@@ -80,6 +87,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -92,9 +100,14 @@ RCPT = f"rt@{RT_DOMAIN}"
 HOST = "127.0.0.1"
 
 ALL_CONFIGS = ["postfix-only", "perl-pipe", "cxx-pipe", "noop-milter", "milter-unix",
-               "milter-unix-pg", "milter-inet"]
-DELIVERING = {"perl-pipe", "cxx-pipe", "milter-unix", "milter-unix-pg", "milter-inet"}
-MILTERS = {"noop-milter", "milter-unix", "milter-unix-pg", "milter-inet"}
+               "milter-unix-metrics", "milter-unix-pg", "milter-inet"]
+DELIVERING = {"perl-pipe", "cxx-pipe", "milter-unix", "milter-unix-metrics", "milter-unix-pg",
+              "milter-inet"}
+MILTERS = {"noop-milter", "milter-unix", "milter-unix-metrics", "milter-unix-pg", "milter-inet"}
+# The configurations with rt-milter's metrics endpoint on (and scraped).
+WITH_METRICS = {"milter-unix-metrics"}
+SCRAPE_INTERVAL = 1.0   # seconds between scrapes, as a Prometheus scrape_interval
+SCRAPE_TIMEOUT = 2.0    # seconds one scrape may take before it counts as failed
 # The configurations whose journal is on the benchmark's PostgreSQL.
 ON_PG = {"milter-unix-pg"}
 PG_SERVER = os.path.join(TOP, "tests", "pg", "pg_server.py")
@@ -379,6 +392,7 @@ class Gateway:
         self.proc = None
         self.milter_spec = None
         self.fallback = None
+        self.metrics_port = None
         self.dir = os.path.join(work, cfg.replace("@", "-"))
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
@@ -394,8 +408,8 @@ class Gateway:
             self.milter_spec = f"unix:{sock}"
             self._start([os.path.join(bindir, "noop-milter"), self.milter_spec], cpu,
                         lambda: os.path.exists(sock))
-        elif name in ("milter-unix", "milter-unix-pg", "milter-inet"):
-            if name in ("milter-unix", "milter-unix-pg"):
+        elif name in ("milter-unix", "milter-unix-metrics", "milter-unix-pg", "milter-inet"):
+            if name != "milter-inet":
                 sock = os.path.join(self.dir, "rt-milter.sock")
                 self.milter_spec = f"unix:{sock}"
                 ready = lambda: os.path.exists(sock)
@@ -403,6 +417,12 @@ class Gateway:
                 port = free_port()
                 self.milter_spec = f"inet:{port}@{HOST}"
                 ready = lambda: _tcp_open(port)
+            metrics_line = ""
+            if name in WITH_METRICS:
+                self.metrics_port = free_port()
+                metrics_line = f'metrics = "{HOST}:{self.metrics_port}"\n'
+                milter_ready = ready
+                ready = lambda: milter_ready() and _tcp_open(self.metrics_port)
             if args.no_journal:
                 journal = ""
             elif name in ON_PG:
@@ -420,7 +440,7 @@ log_level = "info"
 recipient_delimiter = "+"
 spool_dir = "{self.dir}/spool"
 journal = "{journal}"
-
+{metrics_line}
 [rt]
 url = "{standin.url}"
 timeout = 60
@@ -496,6 +516,63 @@ class Postfix:
 
 
 # ---------------------------------------------------------------------------
+# The scraper of milter-unix-metrics
+class Scraper:
+    """GETs http://HOST:PORT/metrics every SCRAPE_INTERVAL seconds in a
+    thread of its own (the first at once), as Prometheus would, until stop()
+    or BOUND seconds; a fresh connection per scrape, SCRAPE_TIMEOUT each.
+    A scrape counts as good when the answer is 200 with a non-empty body.
+    Runs in this driver process: its own CPU is not the system under test's,
+    rt-milter's work to answer is."""
+
+    def __init__(self, port, bound):
+        self.port = port
+        self.bound = bound
+        self.scrapes = 0
+        self.failed = 0
+        self.ms = []
+        self.last_bytes = None
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
+        self._thread.start()
+
+    def _scrape(self):
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=SCRAPE_TIMEOUT)
+        try:
+            conn.request("GET", "/metrics")
+            resp = conn.getresponse()
+            body = resp.read()
+            if resp.status != 200 or not body:
+                raise RuntimeError(f"HTTP {resp.status}, {len(body)} bytes")
+            return len(body)
+        finally:
+            conn.close()
+
+    def _loop(self):
+        end = time.monotonic() + self.bound
+        while not self._stop.is_set() and time.monotonic() < end:
+            t0 = time.monotonic()
+            self.scrapes += 1
+            try:
+                self.last_bytes = self._scrape()
+                self.ms.append((time.monotonic() - t0) * 1000.0)
+            except Exception as e:  # any failure of one scrape is counted, not raised
+                self.failed += 1
+                self.last_error = f"{type(e).__name__}: {e}"[:200]
+            self._stop.wait(max(0.0, SCRAPE_INTERVAL - (time.monotonic() - t0)))
+
+    def stop(self):
+        """Stops the thread (bounded) and returns the figures for results.json."""
+        self._stop.set()
+        self._thread.join(SCRAPE_TIMEOUT + 5)
+        return {"scrapes": self.scrapes, "failed_scrapes": self.failed,
+                "scrape_median_ms": statistics.median(self.ms) if self.ms else None,
+                "scrape_max_ms": max(self.ms) if self.ms else None,
+                "metrics_bytes": self.last_bytes, "scrape_error": self.last_error}
+
+
+# ---------------------------------------------------------------------------
 # One throughput run
 def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag):
     size = SIZES[size_name]
@@ -510,6 +587,7 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
     t0 = time.monotonic()
     client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, preexec_fn=cpu.client_preexec())
+    scraper = Scraper(gateway.metrics_port, RUN_BOUND) if gateway.metrics_port else None
     client_end = None
     client_rusage = 0.0
     last_delivery = None
@@ -533,6 +611,7 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
             break
         time.sleep(TICK)
     t_done = time.monotonic()
+    scraped = scraper.stop() if scraper else None
     sut_cpu = cpu.delta(sut0, client_rusage)
     pg_cpu = (cpu.pg_snapshot() - pg0) if pg0 is not None else None
     if pg_cpu is not None:
@@ -559,6 +638,8 @@ def throughput_run(cfg, size_name, n, args, postfix, gateway, standin, cpu, tag)
         "client_cpu_ms_per_msg": 1000.0 * client_rusage / n,
         "pg_cpu_ms_per_msg": (1000.0 * pg_cpu / n) if pg_cpu is not None else None,
     }
+    if scraped is not None:
+        r.update(scraped)
     return r
 
 
@@ -672,6 +753,12 @@ def summarize(runs, latencies, sides):
                 pg = [r["pg_cpu_ms_per_msg"] for r in good if r.get("pg_cpu_ms_per_msg") is not None]
                 if pg:
                     row["pg_cpu_ms_per_msg"] = statistics.median(pg)
+            if any("scrapes" in r for r in rs):  # metrics on: every run's scrapes, summed
+                row["scrapes"] = sum(r.get("scrapes", 0) for r in rs)
+                row["failed_scrapes"] = sum(r.get("failed_scrapes", 0) for r in rs)
+                sm = [r["scrape_median_ms"] for r in rs if r.get("scrape_median_ms") is not None]
+                row["scrape_median_ms"] = statistics.median(sm) if sm else None
+                row["metrics_bytes"] = max((r.get("metrics_bytes") or 0) for r in rs) or None
             if cfg in sides and size_name in sides[cfg]:
                 row["gateway_cpu_ms_per_msg"] = sides[cfg][size_name]["cpu_ms_per_msg"]
                 row["peak_rss_kb"] = sides[cfg][size_name]["peak_rss_kb"]
@@ -683,7 +770,8 @@ def summarize(runs, latencies, sides):
             lat[cfg] = {"count": len(values["ms"]), "failures": values["failures"],
                         "median_ms": statistics.median(values["ms"]),
                         "p99_ms": percentile(values["ms"], 99), "max_ms": max(values["ms"])}
-    for cfg in [k + sfx for k in ("milter-unix", "milter-unix-pg", "milter-inet")
+    for cfg in [k + sfx for k in ("milter-unix", "milter-unix-metrics", "milter-unix-pg",
+                                  "milter-inet")
                 for sfx in ("", BASE_SUFFIX)]:
         if cfg in lat and "noop-milter" in lat:
             lat[cfg]["added_median_ms"] = lat[cfg]["median_ms"] - lat["noop-milter"]["median_ms"]
@@ -776,6 +864,7 @@ def markdown(meta, table, lat, tgts):
     for a, b in (("milter-unix", "noop-milter"), ("milter-unix", "postfix-only"),
                  ("milter-unix", "perl-pipe"), ("milter-unix", "cxx-pipe"),
                  ("milter-inet", "milter-unix"), ("milter-unix-pg", "milter-unix"),
+                 ("milter-unix-metrics", "milter-unix"),
                  ("noop-milter", "postfix-only"),
                  ("milter-unix", "milter-unix" + BASE_SUFFIX),
                  ("milter-unix" + BASE_SUFFIX, "noop-milter")):
@@ -783,6 +872,30 @@ def markdown(meta, table, lat, tgts):
             continue
         out.append(f"| {a} / {b} | " + " | ".join(fmt(ratio(table, a, b, s), 2)
                                                    for s in sizes) + " |")
+    # Metrics on vs off: the same rt-milter, its /metrics scraped once a second.
+    on_off = [(a, b) for a, b in (("milter-unix-metrics", "milter-unix"),
+                                  ("milter-unix-metrics" + BASE_SUFFIX,
+                                   "milter-unix" + BASE_SUFFIX))
+              if a in table and b in table]
+    if on_off:
+        out += ["", "| metrics on / off, CPU per message | " + " | ".join(sizes) + " |",
+                "|---|" + "---:|" * len(sizes)]
+        for a, b in on_off:
+            for key, what in (("sut_cpu_ms_per_msg", "all processes"),
+                              ("gateway_cpu_ms_per_msg", "rt-milter alone")):
+                out.append(f"| {a} / {b}, {what} | " + " | ".join(
+                    fmt(ratio(table, a, b, s, key), 2) for s in sizes) + " |")
+    for cfg in ordered(table):
+        scr = [(size, table[cfg][size]) for size in sizes
+               if "scrapes" in table[cfg].get(size, {})]
+        if scr:
+            out += ["", f"{cfg}: GET /metrics once a second during each throughput run: "
+                    + "; ".join(f"{size} {row['scrapes']} scrapes, {row['failed_scrapes']} failed"
+                                + (f", median {fmt(row['scrape_median_ms'], 2)} ms"
+                                   if row.get("scrape_median_ms") is not None else "")
+                                for size, row in scr)
+                    + (f" (last answer {max(r.get('metrics_bytes') or 0 for _, r in scr)} bytes)."
+                       if any(r.get("metrics_bytes") for _, r in scr) else ".")]
     if lat:
         out += ["", "| latency, 1 KB, one session | messages | median ms | p99 ms | max ms | "
                 "added median ms | added p99 ms |", "|---|---:|---:|---:|---:|---:|---:|"]
@@ -903,11 +1016,14 @@ def main():
                         if gateway.proc:
                             r["peak_rss_kb"] = gateway.hwm_kb()
                         runs.append(r)
-                        say(f"rep {rep + 1}/{args.reps} {cfg:12s} {size_name:4s} n={n:<5d} "
+                        say(f"rep {rep + 1}/{args.reps} {cfg:19s} {size_name:4s} n={n:<5d} "
                             f"{r['msgs_per_s']:8.1f} msgs/s  {r['sut_cpu_ms_per_msg']:7.2f} "
                             f"CPU ms/msg  delivered {r['delivered_to_rt']}"
                             + (f"  (PostgreSQL {r['pg_cpu_ms_per_msg']:.2f} CPU ms/msg)"
                                if r.get("pg_cpu_ms_per_msg") is not None else "")
+                            + (f"  ({r['scrapes']} scrapes, {r['failed_scrapes']} failed"
+                               + (f": {r['scrape_error']}" if r["failed_scrapes"] else "") + ")"
+                               if "scrapes" in r else "")
                             + ("" if r["ok"] else f"  FAILED rc={r['client_rc']} "
                                f"{r['client_error'][-200:]}"))
                     if kind(cfg) in MILTERS or cfg == "postfix-only":
@@ -916,7 +1032,7 @@ def main():
                         lv = latencies.setdefault(cfg, {"ms": [], "failures": 0})
                         lv["ms"] += ms
                         lv["failures"] += fails
-                        say(f"rep {rep + 1}/{args.reps} {cfg:12s} latency median "
+                        say(f"rep {rep + 1}/{args.reps} {cfg:19s} latency median "
                             f"{statistics.median(ms) if ms else float('nan'):.2f} ms, "
                             f"{fails} failed")
                 finally:
