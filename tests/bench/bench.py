@@ -67,8 +67,9 @@
 # Output: one table on stdout (with the ratios milter/noop-milter,
 # milter/postfix-only, milter/perl-pipe, inet/unix, unix-pg/unix and
 # unix-metrics/unix (msgs/s and CPU per message), and the targets of the
-# benchmark issue marked met or missed), OUT/results.json and
-# OUT/results.md, plus copies stamped with the start time; then the
+# benchmark issue marked met or missed), OUT/results.json, OUT/results.md
+# and OUT/results.png (drawn by tests/bench/plot.py), plus copies stamped
+# with the start time; then the
 # Google Benchmark micro-benchmarks (bench-micro), whose JSON goes to
 # OUT/micro.json. Every process started here is stopped by pid; every wait
 # is bounded.
@@ -108,6 +109,7 @@ MILTERS = {"noop-milter", "milter-unix", "milter-unix-metrics", "milter-unix-pg"
 WITH_METRICS = {"milter-unix-metrics"}
 SCRAPE_INTERVAL = 1.0   # seconds between scrapes, as a Prometheus scrape_interval
 SCRAPE_TIMEOUT = 2.0    # seconds one scrape may take before it counts as failed
+PLOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "plot.py")
 # The configurations whose journal is on the benchmark's PostgreSQL.
 ON_PG = {"milter-unix-pg"}
 PG_SERVER = os.path.join(TOP, "tests", "pg", "pg_server.py")
@@ -922,6 +924,23 @@ def git_commit():
         return "unknown"
 
 
+def draw(out_dir, stamp):
+    """results.png (and its stamped copy) by tests/bench/plot.py; a failure
+    to draw is reported, not fatal: the figures are already written."""
+    png = os.path.join(out_dir, "results.png")
+    # Debian's interpreter, where python3-matplotlib is (the python3 that
+    # runs this script may be another one, e.g. a pyenv's, without it).
+    py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    try:
+        subprocess.run([py, PLOT, os.path.join(out_dir, "results.json"), png],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True,
+                       timeout=120)
+        shutil.copyfile(png, os.path.join(out_dir, f"results-{stamp}.png"))
+        say(f"written: {png}")
+    except (OSError, subprocess.SubprocessError) as e:
+        say(f"no picture ({e}): is python3-matplotlib installed (packaging/install-deps bench)?")
+
+
 def run_micro(args, out_dir):
     exe = os.path.join(args.build, "bin", "bench-micro")
     say("micro-benchmarks (bench-micro)")
@@ -1063,6 +1082,7 @@ def main():
     print()
     print(md)
     say(f"written: {out_dir}/results.json, {out_dir}/results.md")
+    draw(out_dir, stamp)
     if not args.no_micro:
         run_micro(args, out_dir)
     failed = sum(1 for r in runs if not r["ok"])
