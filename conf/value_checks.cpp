@@ -161,24 +161,34 @@ std::string base_url(std::string_view url) {
     return std::string(url);
 }
 
-Problem parse_address(std::string_view text, std::string& local_part, std::string& domain) {
-    const std::string got = ", got " + quoted(text);
-    const std::string example = ", e.g. \"bugs@example.com\"" + got;
-    const bool quoted_local = text.starts_with('"');
-    std::string local;      // without its quotes
-    std::string_view rest;  // after the local part: "@domain" when all is well
-    if (quoted_local) {
+AddressSplit split_address(std::string_view text, UnquotedEnd end) {
+    AddressSplit split;
+    if (text.starts_with('"')) {
+        split.quoted = true;
         std::size_t i = 1;
         for (; i < text.size() && text[i] != '"'; ++i) {
             if (text[i] == '\\' && i + 1 < text.size()) ++i;
-            local += text[i];
+            split.local += text[i];
         }
-        if (i == text.size()) return "the quoted local part has no closing '\"'" + example;
-        rest = text.substr(i + 1);
-    } else {
-        local = text.substr(0, text.find('@'));
-        rest = text.substr(local.size());
+        split.closed = i < text.size();
+        if (split.closed) split.rest = text.substr(i + 1);
+        return split;
     }
+    std::size_t at = end == UnquotedEnd::FirstAt ? text.find('@') : text.rfind('@');
+    if (at == std::string_view::npos) at = text.size();
+    split.local = text.substr(0, at);
+    split.rest = text.substr(at);
+    return split;
+}
+
+Problem parse_address(std::string_view text, std::string& local_part, std::string& domain) {
+    const std::string got = ", got " + quoted(text);
+    const std::string example = ", e.g. \"bugs@example.com\"" + got;
+    const AddressSplit split = split_address(text, UnquotedEnd::FirstAt);
+    if (!split.closed) return "the quoted local part has no closing '\"'" + example;
+    const bool quoted_local = split.quoted;
+    const std::string& local = split.local;  // without its quotes
+    const std::string_view rest = split.rest;  // after the local part: "@domain" when all is well
     const std::string_view unquoted = quoted_local ? rest : text;
     if (contains_any(text, is_control)) return "must not contain control characters" + got;
     if (contains_any(unquoted, is_angle_bracket))

@@ -2,7 +2,9 @@
 // milter socket spec, the socket mode, the recipient delimiter, an RT base
 // URL, a route's address and RT action lists, file paths. Each returns what
 // is wrong, worded for the postmaster, or nothing; the loader adds the
-// file:line:col and the key.
+// file:line:col and the key. Also split_address, the core that a route's
+// address here and an SMTP envelope address (milter/address.h) are parsed
+// with.
 #pragma once
 
 #include <optional>
@@ -26,8 +28,23 @@ Problem check_recipient_delimiter(std::string_view delimiters);
 Problem check_rt_url(std::string_view url);
 std::string base_url(std::string_view url);
 
-// local-part@domain; a quoted local part ("a b"@example.com) is unquoted.
-// Both parts come out lower-cased.
+// A mail address cut after its local part: the one core of parse_address
+// below and of parse_envelope_address (milter/address.h, which says why the
+// two differ). A quoted local part ("a b"@example.com) comes out unquoted,
+// its backslash escapes removed; an unquoted one ends at the first or the
+// last '@' (`end`), or with the text when it has none. Nothing is checked.
+struct AddressSplit {
+    std::string local;      // the local part, unquoted
+    std::string_view rest;  // what follows it: "@domain" when well formed, "" when nothing does
+    bool quoted = false;    // the local part was quoted
+    bool closed = true;     // false: a quoted local part without its closing '"' (rest is "")
+};
+enum class UnquotedEnd { FirstAt, LastAt };
+AddressSplit split_address(std::string_view text, UnquotedEnd end);
+
+// A route's address: local-part@domain as an operator writes it, bare (no
+// angle brackets, no spaces outside a quoted local part). Both parts come
+// out lower-cased.
 Problem parse_address(std::string_view text, std::string& local_part, std::string& domain);
 
 // RT's mail-gateway action: correspond, comment, take, resolve, or several of

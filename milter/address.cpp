@@ -65,36 +65,31 @@ AddressParse parse_envelope_address(std::string_view raw) {
         }
         s.remove_prefix(colon + 1);
     }
-    std::size_t i = 0;
-    if (!s.empty() && s.front() == '"') {
-        for (i = 1; i < s.size() && s[i] != '"'; ++i) {
-            if (s[i] == '\\' && i + 1 < s.size()) ++i;
-            a.local += s[i];
-        }
-        if (i >= s.size()) {
+    // At the last '@': an unquoted local part cannot hold one, and with two
+    // the part before the last is the one to quote (the error says so).
+    AddressSplit split = split_address(s, UnquotedEnd::LastAt);
+    if (split.quoted) {
+        if (!split.closed) {
             result.error = "unterminated quoted local part";
             return result;
         }
-        ++i;  // past the closing quote
-        if (i < s.size() && s[i] != '@') {
+        if (!split.rest.empty() && split.rest.front() != '@') {
             result.error = "text after the quoted local part";
             return result;
         }
     } else {
-        i = s.rfind('@');
-        if (i == std::string_view::npos) i = s.size();
-        a.local = std::string(s.substr(0, i));
-        if (a.local.empty()) {
+        if (split.local.empty()) {
             result.error = "empty local part";
             return result;
         }
-        if (!std::all_of(a.local.begin(), a.local.end(), is_atext_or_dot)) {
+        if (!std::all_of(split.local.begin(), split.local.end(), is_atext_or_dot)) {
             result.error = "invalid character in local part (quote it)";
             return result;
         }
     }
-    if (i < s.size()) {
-        a.domain = std::string(s.substr(i + 1));
+    a.local = std::move(split.local);
+    if (!split.rest.empty()) {
+        a.domain = std::string(split.rest.substr(1));
         if (a.domain.empty()) {
             result.error = "empty domain";
             return result;

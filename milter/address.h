@@ -2,13 +2,23 @@
 // (argv[0] of MAIL FROM / RCPT TO: "<Local+ext@Domain>", possibly with a
 // source route or a quoted local part), parsed into local part and domain.
 // Parsing only: no routing, no case folding of what is kept.
+//
+// One core, two parsers: the local part is cut off and unquoted by
+// split_address (conf/value_checks.h), which a route's address in the
+// configuration (parse_address there) is parsed with too. The wrappers
+// differ because their inputs do: an envelope argument may come in angle
+// brackets, be the null sender "<>", carry a source route, have no domain
+// ("<postmaster>"); it keeps its case and its raw text (smfi_delrcpt wants
+// it back), and its errors become a 501 reply. A configured address is
+// written bare by an operator, must have both parts, comes out lower-cased,
+// and its errors say how to write it in the file.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "value_checks.h"  // ascii_lower
+#include "value_checks.h"  // split_address; ascii_lower for this header's users
 
 namespace rtm {
 

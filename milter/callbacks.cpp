@@ -1,6 +1,6 @@
-// callbacks.cpp — libmilter callbacks → Session, and LibmilterMta, the
-// MtaApi over smfi_*. The only file of milter/ that calls libmilter's
-// per-connection API.
+// callbacks.cpp — libmilter callbacks → Session, LibmilterMta (the MtaApi
+// over smfi_*), and the daemon's socket, loop and stop state. The only file
+// of rt-milter that includes libmilter's headers or calls it.
 #include "callbacks.h"
 
 #include <arpa/inet.h>
@@ -15,6 +15,11 @@
 
 #include "log.h"
 #include "session.h"
+
+// libmilter's own stop state (libmilter.h, not mfapi.h; listed in Debian's
+// libmilter1.0.1 symbols file): 0 running, 1 stop asked (SIGTERM, SIGHUP,
+// smfi_stop), 2 abort.
+extern "C" int mi_stop(void);
 
 namespace rtm::milter {
 namespace {
@@ -255,6 +260,20 @@ bool register_filter() {
         return false;
     }
     return true;
+}
+
+bool set_socket(const std::string& spec) { return smfi_setconn(const_cast<char*>(spec.c_str())) == MI_SUCCESS; }
+
+bool open_socket() { return smfi_opensocket(false) == MI_SUCCESS; }
+
+bool run() { return smfi_main() == MI_SUCCESS; }
+
+StopState stop_state() {
+    switch (mi_stop()) {
+        case 0: return StopState::Running;
+        case 1: return StopState::Stop;
+        default: return StopState::Abort;
+    }
 }
 
 }  // namespace rtm::milter

@@ -1,9 +1,9 @@
 // daemon.cpp — start-up order (preflight, socket, privilege drop, journal),
 // the service manager's notifications (sd_notify), signals, reload, drain.
+// libmilter is reached through callbacks.h only.
 #include "daemon.h"
 
 #include <fcntl.h>
-#include <libmilter/mfapi.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,18 +38,8 @@
 #include "tcp_tuning.h"
 #include "unique_fd.h"
 
-// libmilter's own stop state (libmilter.h, not mfapi.h; listed in Debian's
-// libmilter1.0.1 symbols file): 0 running, 1 stop asked (SIGTERM, SIGHUP,
-// smfi_stop), 2 abort.
-extern "C" int mi_stop(void);
-
 namespace rtm {
 namespace {
-
-// smfi_main reports failure when a stop lands between its listener's check
-// of the stop flag and its look at the socket that the stop has just closed
-// ("listenfd=-1 corrupted"): a SIGTERM right after start is a clean stop.
-constexpr int kMilterStop = 1;
 
 // The service manager's notification socket (systemd Type=notify): the
 // state changes it waits for. Without $NOTIFY_SOCKET sd_notify does nothing.
@@ -101,14 +91,13 @@ StartStatus check_bound_socket(const std::string& spec, const std::string& path,
 // start and root never chowns or chmods a path the user could swap. A test
 // bind first (try_bind) puts the reason of a failure into words: libmilter
 // gives its own to syslog only.
-StartStatus open_socket(const Config& config, const ServiceUser& user) {
+StartStatus bind_milter_socket(const Config& config, const ServiceUser& user) {
     const std::string& spec = config.socket;
     const std::string path = unix_socket_path(spec);
-    if (smfi_setconn(const_cast<char*>(spec.c_str())) != MI_SUCCESS)
-        return StartStatus::config("socket " + spec + ": libmilter does not take it");
+    if (!milter::set_socket(spec)) return StartStatus::config("socket " + spec + ": libmilter does not take it");
     if (path.empty()) {
         if (StartStatus s = try_bind(spec, geteuid() == 0 ? "root" : "user " + user.name); !s) return s;
-        if (smfi_opensocket(false) != MI_SUCCESS)
+        if (!milter::open_socket())
             return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there");
         enable_tcp_tuning(true);
         return StartStatus::ok();
@@ -121,9 +110,9 @@ StartStatus open_socket(const Config& config, const ServiceUser& user) {
     if (StartStatus s = clear_stale_socket(spec, path); !s) return s;
     if (StartStatus s = try_bind(spec, "user " + user.name); !s) return s;
     const mode_t old = umask(~config.socket_mode & 0777);
-    const int rc = smfi_opensocket(false);
+    const bool listening = milter::open_socket();
     umask(old);
-    if (rc != MI_SUCCESS)
+    if (!listening)
         return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there as user " + user.name);
     // Not root, the effective group is our own (setegid to a supplementary
     // group needs root): the group is set by the path, with no privilege a
@@ -165,7 +154,7 @@ metrics::Present present_now() {
 // "" while libmilter listens on the socket (and a unix socket's file is
 // still there: a cleaner of /run may have taken it).
 std::string socket_problem(const std::string& spec) {
-    if (mi_stop() != 0) return "the milter listener is stopping";
+    if (milter::stop_state() != milter::StopState::Running) return "the milter listener is stopping";
     if (const std::string path = unix_socket_path(spec); !path.empty()) {
         struct stat st {};
         if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
@@ -250,7 +239,7 @@ int run_daemon(const DaemonOptions& options) {
     if (!report.failures.empty()) return report.exit_status();
 
     if (!milter::register_filter()) return exit_status::kOsError;
-    if (StartStatus s = open_socket(config, service); !s) {
+    if (StartStatus s = bind_milter_socket(config, service); !s) {
         log::error(s.error());
         return s.exit_status();
     }
@@ -323,22 +312,22 @@ int run_daemon(const DaemonOptions& options) {
     const std::string listening = "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
     log::info(listening);
     notify("READY=1\nSTATUS=" + listening);
-    // libmilter's signal thread marks the stop (mi_stop) and then waits for
-    // the lock its listener holds through a poll of up to 5 s: one
+    // libmilter's signal thread marks the stop (milter::stop_state) and then
+    // waits for the lock its listener holds through a poll of up to 5 s: one
     // connection of our own ends that poll, so a stop takes milliseconds
     // (systemctl stop, tests). The watcher looks at the flag 20 times a
-    // second and ends with smfi_main.
+    // second and ends with libmilter's loop.
     std::atomic<bool> main_done{false};
     std::thread stop_watcher([&main_done, socket] {
         while (!main_done.load()) {
-            if (mi_stop() != 0) {
+            if (milter::stop_state() != milter::StopState::Running) {
                 wake_listener(socket);
                 return;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
     });
-    int rc = smfi_main();
+    const bool ran_well = milter::run();
     main_done = true;
     stop_watcher.join();
     // libmilter stops accepting but does not wait for sessions: wait for the
@@ -360,7 +349,11 @@ int run_daemon(const DaemonOptions& options) {
     // thread would leak (LeakSanitizer saw it with an https RT). A late
     // transaction gets 451 (RT not asked).
     if (auto runtime = milter::current_runtime()) runtime->stop_posting();
-    if (rc != MI_SUCCESS && mi_stop() != kMilterStop) {
+    // libmilter's loop reports failure when a stop lands between its
+    // listener's check of the stop flag and its look at the socket that the
+    // stop has just closed ("listenfd=-1 corrupted"): a SIGTERM right after
+    // start is a clean stop.
+    if (!ran_well && milter::stop_state() != milter::StopState::Stop) {
         log::error("libmilter's listener failed (its reason is in the mail log); stopped");
         return 1;
     }

@@ -1,15 +1,17 @@
-// main.cpp — rt-milter's command line: the daemon (default), --check-config
+// main.cpp — rt-milter's command line (getopt_long): the daemon (default), --check-config
 // (validate, print the resolved routes, run the daemon's preflight as the
 // service user), --test (one message through the same path, no MTA), and
 // where the log goes in each. Usage errors exit 64, configuration errors
 // 78 (start_status.h has the rest). SIGPIPE is ignored before anything else
 // runs, in every mode.
+#include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -180,6 +182,85 @@ int check_config(const rtm::Config& config) {
     return report.exit_status();
 }
 
+// What the command line asks for.
+struct CommandLine {
+    std::string config_path = "/etc/rt-milter/rt-milter.toml";
+    bool check = false, online = false, test = false, status = false, debug = false, log_stderr = false;
+    rtm::TestModeOptions test_options;  // --test's, --dry-run included
+    std::vector<std::string> rest;      // the operands: MESSAGE
+};
+
+// How a usage message names an option: "-c" for -c and --config, else "--NAME".
+std::string option_name(const option* options, int code) {
+    if (code == 'c') return "-c";
+    for (const option* o = options; o->name; ++o)
+        if (o->val == code) return std::string("--") + o->name;
+    return "an option";
+}
+
+// Fills cl from argv; an exit status when the program ends here (--help 0,
+// a usage error 64, with the usage on standard error), else nothing.
+std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
+    // Long options come back as these codes (short ones as their letter).
+    enum : int { kCheck = 256, kOnline, kStatus, kTest, kRcpt, kFrom, kClient, kAuth, kDryRun, kDebug, kLogStderr };
+    static const option kLong[] = {
+        {"config", required_argument, nullptr, 'c'}, {"check-config", no_argument, nullptr, kCheck},
+        {"online", no_argument, nullptr, kOnline},   {"status", no_argument, nullptr, kStatus},
+        {"test", no_argument, nullptr, kTest},       {"rcpt", required_argument, nullptr, kRcpt},
+        {"from", required_argument, nullptr, kFrom}, {"client", required_argument, nullptr, kClient},
+        {"auth", required_argument, nullptr, kAuth}, {"dry-run", no_argument, nullptr, kDryRun},
+        {"debug", no_argument, nullptr, kDebug},     {"log-stderr", no_argument, nullptr, kLogStderr},
+        {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+    // "-": operands come back in place (code 1), so options may follow
+    // MESSAGE whatever POSIXLY_CORRECT says; ":": a missing value is ':',
+    // not '?'. opterr = 0: the messages are ours.
+    opterr = 0;
+    for (;;) {
+        const int word = optind;  // the argument the next code comes from
+        const int code = getopt_long(argc, argv, "-:c:h", kLong, nullptr);
+        if (code == -1) break;
+        switch (code) {
+            case 1: cl.rest.emplace_back(optarg); break;
+            case 'c': cl.config_path = optarg; break;
+            case kCheck: cl.check = true; break;
+            case kOnline: cl.online = true; break;
+            case kStatus: cl.status = true; break;
+            case kTest: cl.test = true; break;
+            case kRcpt: cl.test_options.recipients.emplace_back(optarg); break;
+            case kFrom: cl.test_options.sender = optarg; break;
+            case kClient: cl.test_options.client_addr = optarg; break;
+            case kAuth: cl.test_options.auth_user = optarg; break;
+            case kDryRun: cl.test_options.dry_run = true; break;
+            case kDebug: cl.debug = true; break;
+            case kLogStderr: cl.log_stderr = true; break;
+            case 'h': std::fputs(kUsage, stdout); return 0;
+            case ':':  // optopt: the code of the option without its value
+                std::fprintf(stderr, "rt-milter: %s needs a value\n%s", option_name(kLong, optopt).c_str(), kUsage);
+                return rtm::exit_status::kUsage;
+            default:  // '?'
+                std::fprintf(stderr, "rt-milter: unknown option %s\n%s", argv[word], kUsage);
+                return rtm::exit_status::kUsage;
+        }
+    }
+    for (int i = optind; i < argc; ++i) cl.rest.emplace_back(argv[i]);  // the operands after "--"
+    for (std::string* addr : {&cl.test_options.sender}) {
+        if (addr->size() >= 2 && addr->front() == '<' && addr->back() == '>') *addr = addr->substr(1, addr->size() - 2);
+    }
+    for (std::string& r : cl.test_options.recipients) {
+        if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
+    }
+    if ((!cl.test && !cl.rest.empty()) || cl.rest.size() > 1 || (cl.test && cl.test_options.recipients.empty()) ||
+        (cl.check && cl.test) || (cl.online && !cl.check) || (cl.status && (cl.check || cl.test))) {
+        std::fputs(kUsage, stderr);
+        return rtm::exit_status::kUsage;
+    }
+    if (!cl.test_options.client_addr.empty() && !rtm::parse_ip_address(cl.test_options.client_addr)) {
+        std::fprintf(stderr, "rt-milter: --client %s: not an IP address\n%s", cl.test_options.client_addr.c_str(), kUsage);
+        return rtm::exit_status::kUsage;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,69 +273,23 @@ int main(int argc, char** argv) {
     sigemptyset(&ignore.sa_mask);
     sigaction(SIGPIPE, &ignore, nullptr);
 
-    std::string config_path = "/etc/rt-milter/rt-milter.toml";
-    bool check = false, online = false, test = false, status = false, dry_run = false, debug = false, log_stderr = false;
-    rtm::TestModeOptions test_options;
-    std::vector<std::string> rest;
-    for (int i = 1; i < argc; ++i) {
-        const std::string a = argv[i];
-        auto value = [&](const char* what) -> std::string {
-            if (i + 1 >= argc) {
-                std::fprintf(stderr, "rt-milter: %s needs a value\n%s", what, kUsage);
-                std::exit(rtm::exit_status::kUsage);
-            }
-            return argv[++i];
-        };
-        if (a == "-c" || a == "--config") config_path = value("-c");
-        else if (a == "--check-config") check = true;
-        else if (a == "--online") online = true;
-        else if (a == "--status") status = true;
-        else if (a == "--test") test = true;
-        else if (a == "--rcpt") test_options.recipients.push_back(value("--rcpt"));
-        else if (a == "--from") test_options.sender = value("--from");
-        else if (a == "--client") test_options.client_addr = value("--client");
-        else if (a == "--auth") test_options.auth_user = value("--auth");
-        else if (a == "--dry-run") dry_run = true;
-        else if (a == "--debug") debug = true;
-        else if (a == "--log-stderr") log_stderr = true;
-        else if (a == "-h" || a == "--help") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        } else if (a.size() > 1 && a[0] == '-') {
-            std::fprintf(stderr, "rt-milter: unknown option %s\n%s", a.c_str(), kUsage);
-            return rtm::exit_status::kUsage;
-        } else {
-            rest.push_back(a);
-        }
-    }
-    for (std::string* addr : {&test_options.sender}) {
-        if (addr->size() >= 2 && addr->front() == '<' && addr->back() == '>') *addr = addr->substr(1, addr->size() - 2);
-    }
-    for (std::string& r : test_options.recipients) {
-        if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
-    }
-    if ((!test && !rest.empty()) || rest.size() > 1 || (test && test_options.recipients.empty()) ||
-        (check && test) || (online && !check) || (status && (check || test))) {
-        std::fputs(kUsage, stderr);
-        return rtm::exit_status::kUsage;
-    }
-    if (!test_options.client_addr.empty() && !rtm::parse_ip_address(test_options.client_addr)) {
-        std::fprintf(stderr, "rt-milter: --client %s: not an IP address\n%s", test_options.client_addr.c_str(), kUsage);
-        return rtm::exit_status::kUsage;
-    }
+    CommandLine cl;
+    if (const std::optional<int> done = parse_command_line(argc, argv, cl)) return *done;
+    const bool check = cl.check, online = cl.online, test = cl.test, status = cl.status;
+    rtm::TestModeOptions& test_options = cl.test_options;
 
     const bool interactive = check || test || status;
     rtm::log::init({.ident = "rt-milter",
-                    .syslog = !interactive && !log_stderr,
-                    .stderr_too = interactive || debug || log_stderr,
+                    .syslog = !interactive && !cl.log_stderr,
+                    .stderr_too = interactive || cl.debug || cl.log_stderr,
                     .stderr_without_syslog = !interactive,
-                    .level = debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
+                    .level = cl.debug ? rtm::LogLevel::Debug : rtm::LogLevel::Info});
 
     if (check || test || status) {
-        rtm::LoadResult loaded = rtm::load_config_file(config_path);
+        rtm::LoadResult loaded = rtm::load_config_file(cl.config_path);
         if (!loaded.config) {
             for (const rtm::ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-            std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), config_path.c_str());
+            std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), cl.config_path.c_str());
             return rtm::exit_status::kConfig;
         }
         if (status) return rtm::run_status_command(*loaded.config);
@@ -268,9 +303,8 @@ int main(int argc, char** argv) {
         // The test mode never reads or writes the duplicate journal: a message
         // tried here must still be delivered when it really arrives.
         loaded.config->journal.clear();
-        test_options.dry_run = dry_run;
-        test_options.message_path = rest.empty() ? "-" : rest[0];
+                test_options.message_path = cl.rest.empty() ? "-" : cl.rest[0];
         return rtm::run_test_mode(std::make_shared<const rtm::Runtime>(std::move(*loaded.config)), test_options);
     }
-    return rtm::run_daemon({.config_path = config_path});
+    return rtm::run_daemon({.config_path = cl.config_path});
 }

@@ -1,7 +1,8 @@
 // mta.h — MtaApi: the few things a Session asks of the MTA, behind an
 // interface so the transaction logic runs in tests with a fake and in the
 // operator test mode without an MTA. The libmilter implementation lives in
-// callbacks.cpp; nothing else in milter/ calls smfi_*.
+// callbacks.cpp, the only file of rt-milter that calls libmilter (the
+// daemon's socket and loop go through it too: callbacks.h).
 #pragma once
 
 #include <string>

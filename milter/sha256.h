@@ -1,15 +1,19 @@
-// sha256.h — Sha256: a small incremental SHA-256 (FIPS 180-4), for the
-// duplicate journal's digest of messages without a Message-ID. No outside
-// dependency; tested against the FIPS examples in tests/unit.
+// sha256.h — Sha256: an incremental SHA-256 for the duplicate journal's
+// digest of messages without a Message-ID, computed by libcrypto's EVP
+// digest (OpenSSL, which libcurl loads already). Checked against the FIPS
+// 180-4 examples in tests/unit (journal_test.cpp).
 #pragma once
 
-#include <array>
-#include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX, kept out of this header
+
 namespace rtm {
 
+// Movable, not copyable. A failure inside libcrypto (no memory, a provider
+// without SHA-256) throws: a callback turns that into a tempfail.
 class Sha256 {
 public:
     Sha256();
@@ -17,12 +21,10 @@ public:
     std::string hex();  // finishes; call once
 
 private:
-    void block(const unsigned char* p);
-
-    std::array<std::uint32_t, 8> h_;
-    std::array<unsigned char, 64> buffer_{};
-    std::size_t used_ = 0;
-    std::uint64_t length_ = 0;
+    struct Free {
+        void operator()(evp_md_ctx_st* ctx) const;
+    };
+    std::unique_ptr<evp_md_ctx_st, Free> ctx_;
 };
 
 }  // namespace rtm

@@ -8,7 +8,8 @@
 
 namespace rtm {
 
-// Off by default; main() turns it on for inet/inet6 milter sockets.
+// Off by default; the daemon turns it on (daemon.cpp, once libmilter listens)
+// for inet/inet6 milter sockets, never for a unix one.
 void enable_tcp_tuning(bool on);
 
 }  // namespace rtm

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 
 #include "multipart.h"
@@ -84,19 +85,96 @@ void split_message(const std::string& text, std::vector<std::pair<std::string, s
     body = text.substr(std::min(pos, text.size()));
 }
 
+// The message to try: the file, or standard input for "-" or ""; nothing
+// when the file cannot be read.
+std::optional<std::string> read_message(const std::string& path) {
+    if (path.empty() || path == "-")
+        return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return std::nullopt;
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The client's last reply line for a refusal (the stage's default when the
+// session set none); the exit status: 1 rejected, 75 tempfailed.
+int refused(Verdict v, const PrintingMta& mta, const char* default_reply) {
+    std::printf("SMTP reply to the client: %s\n", answer(v, mta, default_reply).c_str());
+    return v == Verdict::Reject ? 1 : 75;
+}
+
+// What routing makes of one recipient, for its RCPT line.
+std::string route_of(const Runtime& runtime, const std::string& raw) {
+    AddressParse parsed = parse_envelope_address(raw);
+    if (!parsed.address) return "not an RT address: delivered by the MTA as usual";
+    RouteDecision d = runtime.routes().route(*parsed.address);
+    if (d.kind != RouteDecision::Kind::Routed) return "not an RT address: delivered by the MTA as usual";
+    std::string route = "RT address (route " + d.route->address + ", " + d.route->origin + "): server " +
+                        d.route->server + " " + redact_url(d.target.gateway_url());
+    if (d.target.queue) route += ", queue=" + *d.target.queue;
+    if (d.target.action) route += ", action=" + *d.target.action;
+    if (d.target.ticket) route += ", ticket=" + *d.target.ticket;
+    if (!d.extension.empty()) route += ", extension \"" + d.extension + "\"";
+    return route;
+}
+
+// RCPT TO for each recipient, a line each; returns how many were taken.
+int send_recipients(Session& session, PrintingMta& mta, const Runtime& runtime,
+                    const std::vector<std::string>& recipients) {
+    int accepted = 0;
+    for (const std::string& rcpt : recipients) {
+        const std::string raw = "<" + rcpt + ">";
+        mta.last_rcode.clear();
+        const Verdict v = session.rcpt({raw});
+        const std::string route = route_of(runtime, raw);
+        if (v == Verdict::Continue) {
+            ++accepted;
+            std::printf("RCPT TO:%s -> continue: %s\n", raw.c_str(), route.c_str());
+        } else {
+            std::printf("RCPT TO:%s -> %s %s %s (this recipient only)\n", raw.c_str(), mta.last_rcode.c_str(),
+                        mta.last_xcode.c_str(), mta.last_text.c_str());
+        }
+    }
+    return accepted;
+}
+
+// The message's header fields and body, in the chunks an MTA would send;
+// Continue when the session took them all, else its first other verdict.
+Verdict send_message(Session& session, const std::string& text) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    split_message(text, headers, body);
+    for (const auto& [name, value] : headers) {
+        if (const Verdict v = session.header(name, value); v != Verdict::Continue) return v;
+    }
+    if (const Verdict v = session.end_of_headers(); v != Verdict::Continue) return v;
+    std::printf("message: %zu header fields, %zu body bytes\n", headers.size(), body.size());
+    for (std::size_t off = 0; off < body.size(); off += 65535) {
+        if (const Verdict v = session.body(std::string_view(body).substr(off, 65535)); v != Verdict::Continue) return v;
+    }
+    return Verdict::Continue;
+}
+
+// Each POST of the end of message: the form fields, the start of the
+// message part, RT's answer.
+void print_deliveries(const Session& session) {
+    for (const Delivery& d : session.last_deliveries()) {
+        std::printf("  POST %s\n", redact_url(d.target.gateway_url()).c_str());
+        for (const FormField& f : form_fields(d.target)) std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
+        std::printf("    message part: %zu bytes, starting:\n", static_cast<std::size_t>(d.posted_size));
+        std::istringstream prefix(d.posted_head);
+        for (std::string line; std::getline(prefix, line);) std::printf("      | %s\n", line.c_str());
+        std::printf("    for %zu recipient(s) -> %s: %s (%.2f s)\n", d.recipients.size(),
+                    std::string(to_string(d.reply.kind)).c_str(), d.reply.summary().c_str(), d.seconds);
+    }
+}
+
 }  // namespace
 
 int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions& options) {
-    std::string text;
-    if (options.message_path.empty() || options.message_path == "-") {
-        text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    } else {
-        std::ifstream in(options.message_path, std::ios::binary);
-        if (!in) {
-            std::fprintf(stderr, "rt-milter: cannot read %s\n", options.message_path.c_str());
-            return 66;
-        }
-        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    const std::optional<std::string> text = read_message(options.message_path);
+    if (!text) {
+        std::fprintf(stderr, "rt-milter: cannot read %s\n", options.message_path.c_str());
+        return 66;
     }
 
     PrintingMta mta;
@@ -110,41 +188,10 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
         session.connect("test-client", options.client_addr, parse_ip_address(options.client_addr));
     }
 
-    auto finish = [&](Verdict v, const char* stage) {
-        std::printf("SMTP reply to the client: %s\n", answer(v, mta, stage).c_str());
-        return v == Verdict::Reject ? 1 : 75;
-    };
-
     Verdict v = session.mail({"<" + options.sender + ">"});
     std::printf("MAIL FROM:<%s> -> %s\n", options.sender.c_str(), name_of(v));
-    if (v != Verdict::Continue) return finish(v, "451 4.7.1 Service unavailable");
-    int accepted = 0;
-    for (const std::string& rcpt : options.recipients) {
-        const std::string raw = "<" + rcpt + ">";
-        mta.last_rcode.clear();
-        v = session.rcpt({raw});
-        AddressParse parsed = parse_envelope_address(raw);
-        std::string route = "not an RT address: delivered by the MTA as usual";
-        if (parsed.address) {
-            RouteDecision d = runtime->routes().route(*parsed.address);
-            if (d.kind == RouteDecision::Kind::Routed) {
-                route = "RT address (route " + d.route->address + ", " + d.route->origin + "): server " +
-                        d.route->server + " " + redact_url(d.target.gateway_url());
-                if (d.target.queue) route += ", queue=" + *d.target.queue;
-                if (d.target.action) route += ", action=" + *d.target.action;
-                if (d.target.ticket) route += ", ticket=" + *d.target.ticket;
-                if (!d.extension.empty()) route += ", extension \"" + d.extension + "\"";
-            }
-        }
-        if (v == Verdict::Continue) {
-            ++accepted;
-            std::printf("RCPT TO:%s -> continue: %s\n", raw.c_str(), route.c_str());
-        } else {
-            std::printf("RCPT TO:%s -> %s %s %s (this recipient only)\n", raw.c_str(), mta.last_rcode.c_str(),
-                        mta.last_xcode.c_str(), mta.last_text.c_str());
-        }
-    }
-    if (accepted == 0) {
+    if (v != Verdict::Continue) return refused(v, mta, "451 4.7.1 Service unavailable");
+    if (send_recipients(session, mta, *runtime, options.recipients) == 0) {
         std::printf("no recipient left: the client gets no DATA\n");
         return 1;
     }
@@ -154,31 +201,10 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
         std::printf("SMTP reply to the client: 250 (the MTA delivers as usual)\n");
         return 0;
     }
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string body;
-    split_message(text, headers, body);
-    for (const auto& [name, value] : headers) {
-        v = session.header(name, value);
-        if (v != Verdict::Continue) return finish(v, "451 4.3.0");
-    }
-    v = session.end_of_headers();
-    if (v != Verdict::Continue) return finish(v, "451 4.3.0");
-    std::printf("message: %zu header fields, %zu body bytes\n", headers.size(), body.size());
-    for (std::size_t off = 0; off < body.size(); off += 65535) {
-        v = session.body(std::string_view(body).substr(off, 65535));
-        if (v != Verdict::Continue) return finish(v, "451 4.3.0");
-    }
+    if (v = send_message(session, *text); v != Verdict::Continue) return refused(v, mta, "451 4.3.0");
     std::printf("end of message: %s\n", options.dry_run ? "dry run, nothing is posted" : "posting to RT ...");
     v = session.end_of_message();
-    for (const Delivery& d : session.last_deliveries()) {
-        std::printf("  POST %s\n", redact_url(d.target.gateway_url()).c_str());
-        for (const FormField& f : form_fields(d.target)) std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
-        std::printf("    message part: %zu bytes, starting:\n", static_cast<std::size_t>(d.posted_size));
-        std::istringstream prefix(d.posted_head);
-        for (std::string line; std::getline(prefix, line);) std::printf("      | %s\n", line.c_str());
-        std::printf("    for %zu recipient(s) -> %s: %s (%.2f s)\n", d.recipients.size(),
-                    std::string(to_string(d.reply.kind)).c_str(), d.reply.summary().c_str(), d.seconds);
-    }
+    print_deliveries(session);
     std::printf("verdict: %s\n", name_of(v));
     switch (v) {
         case Verdict::Accept:
@@ -191,7 +217,7 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
         case Verdict::Tempfail:
             break;
     }
-    return finish(v, "451 4.3.0");
+    return refused(v, mta, "451 4.3.0");
 }
 
 }  // namespace rtm

@@ -1,5 +1,9 @@
-// address_test.cpp — envelope address parsing as MTAs pass argv[0].
+// address_test.cpp — envelope address parsing as MTAs pass argv[0], and
+// split_address, the core it shares with a route's address in the
+// configuration (parse_address).
 #include <gtest/gtest.h>
+
+#include <utility>
 
 #include "address.h"
 
@@ -59,6 +63,56 @@ TEST(Address, Malformed) {
         EXPECT_FALSE(p.address) << bad;
         EXPECT_FALSE(p.error.empty()) << bad;
     }
+}
+
+TEST(Address, MalformedSaysWhy) {
+    // The 501 reply's words, one per kind of fault.
+    const std::pair<const char*, const char*> cases[] = {
+        {"<rt@example.com", "unbalanced angle brackets"},
+        {"<@relay>", "source route without ':'"},
+        {"<\"open@example.com>", "unterminated quoted local part"},
+        {"<\"q\"x@example.com>", "text after the quoted local part"},
+        {"<@relay:@example.com>", "empty local part"},
+        {"<a@b@example.com>", "invalid character in local part (quote it)"},
+        {"<rt@>", "empty domain"},
+        {"<rt@exa mple.com>", "invalid character in domain"},
+        {"<\"r\x01t\"@example.com>", "control character in address"},
+    };
+    for (const auto& [raw, error] : cases) EXPECT_EQ(parse_envelope_address(raw).error, error) << raw;
+}
+
+TEST(SplitAddress, QuotedLocalPartUnquoted) {
+    AddressSplit s = split_address("\"a \\\"b\\\\\"@example.com", UnquotedEnd::FirstAt);
+    EXPECT_TRUE(s.quoted);
+    EXPECT_TRUE(s.closed);
+    EXPECT_EQ(s.local, "a \"b\\");
+    EXPECT_EQ(s.rest, "@example.com");
+    AddressSplit open = split_address("\"a@example.com", UnquotedEnd::FirstAt);
+    EXPECT_FALSE(open.closed);
+    EXPECT_EQ(open.rest, "");
+}
+
+TEST(SplitAddress, UnquotedEndsAtFirstOrLastAt) {
+    AddressSplit first = split_address("a@b@example.com", UnquotedEnd::FirstAt);
+    EXPECT_FALSE(first.quoted);
+    EXPECT_EQ(first.local, "a");
+    EXPECT_EQ(first.rest, "@b@example.com");
+    AddressSplit last = split_address("a@b@example.com", UnquotedEnd::LastAt);
+    EXPECT_EQ(last.local, "a@b");
+    EXPECT_EQ(last.rest, "@example.com");
+    AddressSplit bare = split_address("postmaster", UnquotedEnd::LastAt);
+    EXPECT_EQ(bare.local, "postmaster");
+    EXPECT_EQ(bare.rest, "");
+}
+
+TEST(SplitAddress, RouteAddressLowerCasedAndBare) {
+    std::string local, domain;
+    EXPECT_FALSE(parse_address("\"A B\"@Example.COM", local, domain));
+    EXPECT_EQ(local, "a b");
+    EXPECT_EQ(domain, "example.com");
+    EXPECT_TRUE(parse_address("<rt@example.com>", local, domain));  // brackets: envelope syntax only
+    EXPECT_TRUE(parse_address("postmaster", local, domain));        // a route needs its domain
+    EXPECT_TRUE(parse_address("\"open@example.com", local, domain));
 }
 
 TEST(Address, AsciiLower) { EXPECT_EQ(ascii_lower("RT+Ab@EXAMPLE.com\xc3\x84"), "rt+ab@example.com\xc3\x84"); }
