@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "text.h"
+
 namespace rtm {
 namespace {
 
@@ -19,20 +21,12 @@ std::string get_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
     return std::string(CurlText(text, &curl_free).get());
 }
 
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 // "[::1]" and "::1" name the same host; case never matters (RFC 3986 3.2.2).
 bool same_host(std::string_view a, std::string_view b) {
     auto bare = [](std::string_view h) {
         return h.size() >= 2 && h.front() == '[' && h.back() == ']' ? h.substr(1, h.size() - 2) : h;
     };
-    a = bare(a);
-    b = bare(b);
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
+    return iequals(bare(a), bare(b));
 }
 
 bool is_scheme(std::string_view s) {
