@@ -71,15 +71,13 @@ bool is_tls_failure(CURLcode rc) {
 // Couldn't connect to server (Connection refused)". A TLS failure keeps
 // curl's own message: only it names the certificate problem.
 std::string transport_error_text(CURLcode rc, const char* errbuf, long os_errno, const HttpUrl& url) {
-    const std::string_view host = url.host.starts_with('[') && url.host.ends_with(']')
-                                      ? std::string_view(url.host).substr(1, url.host.size() - 2)
-                                      : std::string_view(url.host);
     if (is_tls_failure(rc) && *errbuf) return errbuf;
+    const std::string host(bare_host(url.host));
     std::string what = curl_easy_strerror(rc);
     if (rc == CURLE_COULDNT_CONNECT && url) {
-        what = "Failed to connect to " + std::string(host) + " port " + url.port + ": " + what;
+        what = "Failed to connect to " + host + " port " + url.port + ": " + what;
     } else if (rc == CURLE_COULDNT_RESOLVE_HOST && url) {
-        what += ": " + std::string(host);
+        what += ": " + host;
     }
     if (os_errno != 0) what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
     return what;

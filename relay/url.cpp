@@ -22,12 +22,7 @@ std::string get_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
 }
 
 // "[::1]" and "::1" name the same host; case never matters (RFC 3986 3.2.2).
-bool same_host(std::string_view a, std::string_view b) {
-    auto bare = [](std::string_view h) {
-        return h.size() >= 2 && h.front() == '[' && h.back() == ']' ? h.substr(1, h.size() - 2) : h;
-    };
-    return iequals(bare(a), bare(b));
-}
+bool same_host(std::string_view a, std::string_view b) { return iequals(bare_host(a), bare_host(b)); }
 
 bool is_scheme(std::string_view s) {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
@@ -78,6 +73,10 @@ std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const H
                ("to another host than " + origin.host + ", not one allowed for redirects");
     }
     return why;
+}
+
+std::string_view bare_host(std::string_view host) {
+    return host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
 }
 
 bool same_origin(const HttpUrl& a, const HttpUrl& b) {
