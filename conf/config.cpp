@@ -23,6 +23,7 @@
 #include <tuple>
 
 #include "credentials.h"
+#include "text.h"
 #include "value_checks.h"
 
 namespace rtm {
@@ -69,13 +70,6 @@ struct Slot {
         return !problem;
     }
 };
-
-template <class Range, class Show>
-std::string join(const Range& items, Show show) {
-    std::string out;
-    for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(show(item));
-    return out;
-}
 
 // Keys that TOML allows bare are shown bare, others quoted.
 std::string key_text(std::string_view name) {
@@ -210,7 +204,7 @@ constexpr Named<ExtensionMode> kExtensionModes[] = {{"queue", ExtensionMode::Que
 template <class Enum, std::size_t N>
 bool read_choice(const Slot& slot, const Named<Enum> (&choices)[N], Enum& out) {
     const std::string allowed =
-        "one of " + join(choices, [](const auto& choice) { return quoted(choice.name); });
+        "one of " + join(choices, ", ", [](const auto& choice) { return quoted(choice.name); });
     const auto* value = slot.node.as_string();
     if (value == nullptr) {
         wrong_type(slot, allowed);
@@ -253,7 +247,7 @@ void read_table(const toml::table& table, std::string_view key, const Field<Targ
         if (field == std::end(fields)) {
             diagnostics.report(
                 name.source(), child_key(key, name.str()),
-                "unknown key; allowed here: " + join(fields, [](const auto& f) { return f.name; }));
+                "unknown key; allowed here: " + join(fields, ", ", [](const auto& f) { return f.name; }));
         } else {
             field->read(Slot{node, child_key(key, name.str()), diagnostics}, out);
         }
@@ -279,7 +273,7 @@ void read_header_files(const Slot& slot, RtServer& server) {
         HeaderFile file{std::string(name.str()), "", ""};
         Status named = check_header_name(file.name);
         const bool twice = std::any_of(files.begin(), files.end(), [&file](const HeaderFile& f) {
-            return ascii_lower(f.name) == ascii_lower(file.name);
+            return iequals(f.name, file.name);
         });
         if (!named || twice) {
             slot.diagnostics.report(name.source(), entry.key,
@@ -538,7 +532,7 @@ void check_routes(const TopLevel& top, Diagnostics& diagnostics) {
             diagnostics.report(
                 source.table->get("server")->source(), child_key(source.key, "server"),
                 "no RT server named " + quoted(route.server) + "; the servers are " +
-                    join(config.servers, [](const auto& entry) { return quoted(entry.first); }));
+                    join(config.servers, ", ", [](const auto& entry) { return quoted(entry.first); }));
         }
         if (route.local_part.empty()) continue;  // its bad address is reported already
         const auto [first, inserted] =
@@ -602,7 +596,7 @@ void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& dia
                    "client_cert and client_key go together: set both (the certificate and its private key), or "
                    "neither");
         }
-        const bool http = ascii_lower(server.url).starts_with("http://");
+        const bool http = istarts_with(server.url, "http://");
         for (std::string_view credential : {"client_cert", "header_files"}) {
             if (http && given(credential)) {
                 report(credential, "needs an https:// url: over " + quoted(server.url) +

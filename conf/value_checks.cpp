@@ -14,6 +14,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "text.h"
+
 namespace rtm {
 namespace {
 
@@ -42,10 +44,6 @@ bool is_bad_delimiter(unsigned char c) {
     return c >= 0x80 || is_space_or_control(c) || c == '@' || c == '<' || c == '>' || c == '"';
 }
 
-bool starts_with_ci(std::string_view text, std::string_view prefix) {
-    return text.size() >= prefix.size() && ascii_lower(text.substr(0, prefix.size())) == prefix;
-}
-
 // The whole of `text` as a number in `base`: digits only, no sign, no space.
 std::optional<unsigned> parse_unsigned(std::string_view text, int base) {
     unsigned value = 0;
@@ -71,22 +69,13 @@ std::string quoted(std::string_view text) {
             out += '\\';
             out += static_cast<char>(c);
         } else if (is_control(c)) {
-            constexpr char kHex[] = "0123456789abcdef";
             out += "\\x";
-            out += kHex[c >> 4];
-            out += kHex[c & 0xf];
+            append_hex(out, c);
         } else {
             out += static_cast<char>(c);
         }
     }
     return out + "\"";
-}
-
-std::string ascii_lower(std::string_view text) {
-    std::string out(text);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
 }
 
 Problem check_socket(std::string_view spec) {
@@ -143,7 +132,7 @@ Problem check_rt_url(std::string_view url) {
     const std::string got = ", got " + quoted(url);
     if (contains_any(url, is_space_or_control))
         return "must not contain spaces or control characters" + got;
-    if (!starts_with_ci(url, "http://") && !starts_with_ci(url, "https://"))
+    if (!istarts_with(url, "http://") && !istarts_with(url, "https://"))
         return "must start with http:// or https://, e.g. \"https://rt.example.com\"" + got;
     const std::string_view rest = url.substr(url.find("://") + 3);
     std::string_view host = rest.substr(0, rest.find_first_of("/?#"));

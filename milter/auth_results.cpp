@@ -3,7 +3,7 @@
 // loop bounded by the input's length.
 #include "auth_results.h"
 
-#include "value_checks.h"  // ascii_lower
+#include "text.h"  // ascii_lower
 
 namespace rtm {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "rt_headers.h"
-#include "value_checks.h"  // ascii_lower
+#include "text.h"  // ascii_lower, trim
 
 namespace rtm {
 
@@ -51,12 +51,6 @@ bool is_trace_header(const std::string& lower_name) {
            lower_name == "received-spf" || lower_name.starts_with("x-spam-");
 }
 
-std::string trimmed(std::string_view s) {
-    const auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    return std::string(s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1));
-}
-
 }  // namespace
 
 std::string MessageBuilder::identity() { return "sha256:" + digest_.hex(); }
@@ -66,7 +60,7 @@ Status MessageBuilder::header(std::string_view name, std::string_view value) {
     if (!is_trace_header(lower)) {
         digest_.update(lower);
         digest_.update(":");
-        digest_.update(trimmed(value));
+        digest_.update(trim(value));
         digest_.update("\n");
     }
     std::string line;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "text.h"  // printable_char
+
 namespace rtm {
 
 std::string sanitize_reply_text(const std::string& text) {
@@ -10,15 +12,12 @@ std::string sanitize_reply_text(const std::string& text) {
     std::string out;
     out.reserve(std::min(text.size() + 8, kMax));
     for (char c : text) {
-        auto u = static_cast<unsigned char>(c);
         const std::size_t need = c == '%' ? 2 : 1;
         if (out.size() + need > kMax) break;
         if (c == '%') {
             out += "%%";
-        } else if (u >= 0x20 && u < 0x7f) {
-            out += c;
         } else {
-            out += c == '\t' ? ' ' : '?';
+            out += printable_char(c);
         }
     }
     return out;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "text.h"  // ascii_lower, iequals
+
 namespace rtm {
 namespace {
 
@@ -156,7 +158,7 @@ RouteDecision RouteTable::route_as_written(const EnvelopeAddress& rcpt) const {
                 break;
             }
             auto it = std::find_if(route->queues.begin(), route->queues.end(),
-                                   [&](const std::string& q) { return ascii_lower(q) == ascii_lower(extension); });
+                                   [&](const std::string& q) { return iequals(q, extension); });
             if (it == route->queues.end()) {
                 return refuse("5.1.1", "<" + address + ">: no such queue \"" + extension + "\" at this address");
             }

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "rt_reply.h"  // printable_line
-#include "value_checks.h"
+#include "text.h"  // ascii_lower
 
 namespace rtm {
 namespace {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "text.h"
 #include "unique_fd.h"
 
 namespace rtm {
@@ -24,8 +25,6 @@ constexpr std::array<std::string_view, 15> kReservedHeaders = {
     "host",    "content-length", "content-type", "transfer-encoding", "connection",
     "expect",  "te",             "trailer",      "upgrade",           "keep-alive",
     "user-agent", "proxy-authorization", "proxy-connection", "cookie", "authorization"};
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool is_token_char(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -53,8 +52,7 @@ Status check_header_name(std::string_view name) {
                                    "colon or control character)");
         }
     }
-    std::string lowered(name);
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), lower);
+    const std::string lowered = ascii_lower(name);
     if (std::find(kReservedHeaders.begin(), kReservedHeaders.end(), lowered) != kReservedHeaders.end() ||
         lowered.starts_with("proxy-")) {
         return Status::failure(std::string(name) +
@@ -80,9 +78,8 @@ Status read_secret_file(const std::string& path, const std::vector<uid_t>& owner
     if (::fstat(fd.get(), &st) != 0) return Status::failure("cannot stat " + path + ": " + std::strerror(errno));
     if (!S_ISREG(st.st_mode)) return Status::failure(path + " is not a regular file");
     if (std::find(owners.begin(), owners.end(), st.st_uid) == owners.end()) {
-        std::string allowed;
-        for (uid_t uid : owners) allowed += (allowed.empty() ? "" : " or ") + user_name(uid);
-        return Status::failure(path + " is owned by " + user_name(st.st_uid) + ", not by " + allowed +
+        return Status::failure(path + " is owned by " + user_name(st.st_uid) + ", not by " +
+                               join(owners, " or ", user_name) +
                                ": another user could change the secret; chown it");
     }
     if ((st.st_mode & 077) != 0) {

@@ -14,6 +14,8 @@
 #include "message.h"
 #include "rt_client.h"
 #include "rt_headers.h"
+#include "target.h"
+#include "text.h"
 
 #ifndef RTM_VERSION
 #define RTM_VERSION "0"
@@ -59,12 +61,6 @@ std::vector<Spelling> spellings() {
         }
     }
     return all;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-    return out;
 }
 
 bool is_integer(std::string_view s) {
@@ -229,6 +225,76 @@ EXIT STATUS
 
 bool perl_true(const std::optional<std::string>& value) { return value && !value->empty() && *value != "0"; }
 
+namespace {
+
+// The option `name` (lower-cased, without dashes) stands for: its exact
+// spelling, else the one spelling it abbreviates. nullptr, with the warning
+// Getopt::Long gives, when it is unknown or ambiguous.
+const Spelling* find_spelling(const std::vector<Spelling>& all, const std::string& name,
+                              std::vector<std::string>& warnings) {
+    std::vector<const Spelling*> prefixed;
+    for (const Spelling& s : all) {
+        if (s.text == name) return &s;
+        if (!name.empty() && s.text.starts_with(name)) prefixed.push_back(&s);
+    }
+    // An abbreviation the original takes keeps its meaning: "-a" is
+    // still --action, although --allow-redirect-host starts alike.
+    if (std::any_of(prefixed.begin(), prefixed.end(), [](const Spelling* s) { return !s->spec->ours; })) {
+        std::erase_if(prefixed, [](const Spelling* s) { return s->spec->ours; });
+    }
+    if (prefixed.empty()) {
+        warnings.push_back("Unknown option: " + name);
+        return nullptr;
+    }
+    const bool same = std::all_of(prefixed.begin(), prefixed.end(), [&](const Spelling* s) {
+        return s->spec == prefixed[0]->spec && s->negated == prefixed[0]->negated;
+    });
+    if (!same) {
+        const std::string names = join(prefixed, ", ", [](const Spelling* s) { return s->text; });
+        warnings.push_back("Option " + name + " is ambiguous (" + names + ")");
+        return nullptr;
+    }
+    return prefixed[0];
+}
+
+// A flag (--help, --debug, --strip-rt-headers, --[no-]verify-ssl) into `o`.
+void set_flag(MailgateOptions& o, const Spelling& match, bool has_inline_value) {
+    const std::string_view opt = match.spec->name;
+    if (has_inline_value) {
+        o.warnings.push_back("Option " + match.text + " does not take an argument");
+    } else if (match.spec->kind == ArgKind::Negatable) {
+        o.verify_ssl = !match.negated;
+    } else if (opt == "help") {
+        o.help = true;
+    } else if (opt == "strip-rt-headers") {
+        o.strip_rt_headers = true;
+    } else {
+        o.debug = true;
+    }
+}
+
+// An option with a value: "=value", else the next word (args[i + 1], then
+// taken: i moves past it).
+void set_value(MailgateOptions& o, const OptionSpec& spec, std::optional<std::string> value,
+               const std::vector<std::string>& args, std::size_t& i) {
+    const std::string opt(spec.name);
+    const bool inline_value = value.has_value();
+    if (!value && i + 1 < args.size()) value = args[++i];
+    if (!value || (value->empty() && inline_value)) {
+        o.warnings.push_back("Option " + opt + " requires an argument");
+        return;
+    }
+    if (spec.kind != ArgKind::Integer) {
+        set_string(o, opt, std::move(*value));
+    } else if (!is_integer(*value)) {
+        o.warnings.push_back("Value \"" + *value + "\" invalid for option " + opt + " (number expected)");
+    } else {
+        o.timeout = to_integer(*value);
+    }
+}
+
+}  // namespace
+
 MailgateOptions parse_mailgate_args(const std::vector<std::string>& args) {
     MailgateOptions o;
     const std::vector<Spelling> all = spellings();
@@ -249,73 +315,12 @@ MailgateOptions parse_mailgate_args(const std::vector<std::string>& args) {
             inline_value = std::string(body.substr(eq + 1));
             body = body.substr(0, eq);
         }
-        const std::string name = lower(body);
-
-        // Exact spelling first, then unique abbreviation.
-        const Spelling* match = nullptr;
-        std::vector<const Spelling*> prefixed;
-        for (const Spelling& s : all) {
-            if (s.text == name) {
-                match = &s;
-                break;
-            }
-            if (!name.empty() && s.text.starts_with(name)) prefixed.push_back(&s);
-        }
-        // An abbreviation the original takes keeps its meaning: "-a" is
-        // still --action, although --allow-redirect-host starts alike.
-        if (std::any_of(prefixed.begin(), prefixed.end(), [](const Spelling* s) { return !s->spec->ours; })) {
-            std::erase_if(prefixed, [](const Spelling* s) { return s->spec->ours; });
-        }
-        if (!match && !prefixed.empty()) {
-            bool same = std::all_of(prefixed.begin(), prefixed.end(), [&](const Spelling* s) {
-                return s->spec == prefixed[0]->spec && s->negated == prefixed[0]->negated;
-            });
-            if (same) {
-                match = prefixed[0];
-            } else {
-                std::string names;
-                for (const Spelling* s : prefixed) names += (names.empty() ? "" : ", ") + s->text;
-                o.warnings.push_back("Option " + name + " is ambiguous (" + names + ")");
-                continue;
-            }
-        }
-        if (!match) {
-            o.warnings.push_back("Unknown option: " + name);
-            continue;
-        }
-
-        const OptionSpec& spec = *match->spec;
-        const std::string opt(spec.name);
-        if (spec.kind == ArgKind::Flag || spec.kind == ArgKind::Negatable) {
-            if (inline_value) {
-                o.warnings.push_back("Option " + match->text + " does not take an argument");
-            } else if (spec.kind == ArgKind::Negatable) {
-                o.verify_ssl = !match->negated;
-            } else if (opt == "help") {
-                o.help = true;
-            } else if (opt == "strip-rt-headers") {
-                o.strip_rt_headers = true;
-            } else {
-                o.debug = true;
-            }
-            continue;
-        }
-        std::optional<std::string> value = inline_value;
-        if (!value && i + 1 < args.size()) value = args[++i];
-        if (!value || value->empty()) {
-            if (!value || inline_value) {
-                o.warnings.push_back("Option " + opt + " requires an argument");
-                continue;
-            }
-        }
-        if (spec.kind == ArgKind::Integer) {
-            if (!is_integer(*value)) {
-                o.warnings.push_back("Value \"" + *value + "\" invalid for option " + opt + " (number expected)");
-            } else {
-                o.timeout = to_integer(*value);
-            }
+        const Spelling* match = find_spelling(all, ascii_lower(body), o.warnings);
+        if (!match) continue;
+        if (match->spec->kind == ArgKind::Flag || match->spec->kind == ArgKind::Negatable) {
+            set_flag(o, *match, inline_value.has_value());
         } else {
-            set_string(o, opt, std::move(*value));
+            set_value(o, *match->spec, std::move(inline_value), args, i);
         }
     }
     return o;
@@ -325,7 +330,7 @@ ExtensionPlan plan_extension(const MailgateOptions& o, const std::optional<std::
     ExtensionPlan plan;
     std::optional<std::string> queue = o.queue, action = o.action, ticket;
     const std::string mode = o.extension.value_or("");
-    const std::string mode_lc = lower(mode);
+    const std::string mode_lc = ascii_lower(mode);
     if (mode_lc == "queue" || mode_lc == "action" || mode_lc == "ticket") {
         // $ENV{EXTENSION} || $opts->{ $opts->{extension} }: the fallback looks
         // the option up by the mode exactly as written, so "Queue" finds none.
@@ -357,7 +362,7 @@ namespace {
 // whoever runs rt-mailgate). What is wrong, naming the option and the path;
 // never a value read.
 Status load_credentials(const MailgateOptions& o, ClientOptions& copts) {
-    const bool https = o.url && lower(o.url->substr(0, 8)) == "https://";
+    const bool https = o.url && istarts_with(*o.url, "https://");
     if (o.client_cert.has_value() != o.client_key.has_value())
         return Status::failure("--client-cert and --client-key go together: give both");
     if ((o.client_cert || !o.header_files.empty()) && !https)
@@ -379,13 +384,84 @@ Status load_credentials(const MailgateOptions& o, ClientOptions& copts) {
         if (eq == std::string::npos) return Status::failure("--header-file " + spec + ": give NAME=PATH");
         if (Status s = check_header_name(name); !s) return Status::failure(what + ": " + s.error());
         for (const ExtraHeader& h : copts.extra_headers)
-            if (lower(h.name) == lower(name)) return Status::failure(what + ": given twice");
+            if (iequals(h.name, name)) return Status::failure(what + ": given twice");
         ExtraHeader header{name, ""};
         if (Status s = read_header_file(spec.substr(eq + 1), owners, header.value); !s)
             return Status::failure(what + ": " + s.error());
         copts.extra_headers.push_back(std::move(header));
     }
     return Status::ok();
+}
+
+}  // namespace
+
+namespace {
+
+// The message from in_fd into `message` (and, with --strip-rt-headers, RT's
+// own fields found by `rt_headers`); `empty`: nothing but Perl's white space.
+Status read_message(int in_fd, bool strip_rt_headers, Message& message, RtHeaderScanner& rt_headers, bool& empty) {
+    empty = true;
+    char buf[64 * 1024];
+    for (;;) {
+        ssize_t n = ::read(in_fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return Status::failure(std::string("couldn't read message: ") + std::strerror(errno));
+        }
+        if (n == 0) break;
+        std::string_view chunk(buf, static_cast<std::size_t>(n));
+        if (empty) empty = std::all_of(chunk.begin(), chunk.end(), is_perl_space);
+        if (Status s = message.append(chunk); !s) return Status::failure("couldn't spool message: " + s.error());
+        if (strip_rt_headers) rt_headers.feed(chunk);
+    }
+    rt_headers.finish();
+    return Status::ok();
+}
+
+// The rest of the client's options, from the command line.
+void set_client_options(const MailgateOptions& o, const std::string& self, std::FILE* err, ClientOptions& copts) {
+    copts.timeout_seconds = o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
+    copts.verify_tls = o.verify_ssl.value_or(true);
+    if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
+    copts.redirect_hosts = o.redirect_hosts;
+    copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
+    if (o.debug) copts.debug = [self, err](std::string_view text) {
+        while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);
+        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(text.size()), text.data());
+    };
+}
+
+// POSTs the spooled message; the exit code, and what went wrong on err.
+int post_message(const MailgateOptions& o, ClientOptions copts, const ExtensionPlan& plan, const Message& message,
+                 const RtHeaderScanner& rt_headers, const std::string& self, std::FILE* err) {
+    try {
+        http_global_init();
+        RtClient client(std::move(copts));
+        if (o.debug && !rt_headers.names().empty()) {
+            std::fprintf(err, "%s: left out RT's own header fields: %s\n", self.c_str(),
+                         join(rt_headers.names(), ", ").c_str());
+        }
+        MultipartBody body(plan.fields, plan.header, MessageView(message, rt_headers.ranges()));
+        RtReply reply = client.post(Target{.url = *o.url}.gateway_url(), body);
+        switch (reply.kind) {
+            case RtReply::Kind::Delivered:
+            case RtReply::Kind::Refused:  // RT has mailed the sender already
+                return kExitOk;
+            case RtReply::Kind::Temporary:
+                break;
+        }
+        if (!reply.transport_error.empty() || reply.http_status < 200 || reply.http_status > 299) {
+            std::fprintf(err,
+                         "%s. Your webserver logs may have more information or there may be a network problem.\n",
+                         reply.summary().c_str());
+        } else {
+            std::fprintf(err, "RT server error: the RT server which handled your email did not behave as expected. %s\n",
+                         reply.summary().c_str());
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(err, "%s: internal error: %s\n", self.c_str(), e.what());
+    }
+    return kExitTempfail;
 }
 
 }  // namespace
@@ -420,24 +496,10 @@ int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::
     Message message;
     RtHeaderScanner rt_headers;
     bool empty = true;
-    char buf[64 * 1024];
-    for (;;) {
-        ssize_t n = ::read(in_fd, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            std::fprintf(err, "%s: couldn't read message: %s\n", self.c_str(), std::strerror(errno));
-            return kExitTempfail;
-        }
-        if (n == 0) break;
-        std::string_view chunk(buf, static_cast<std::size_t>(n));
-        if (empty) empty = std::all_of(chunk.begin(), chunk.end(), is_perl_space);
-        if (Status s = message.append(chunk); !s) {
-            std::fprintf(err, "%s: couldn't spool message: %s\n", self.c_str(), s.error().c_str());
-            return kExitTempfail;
-        }
-        if (o.strip_rt_headers) rt_headers.feed(chunk);
+    if (Status s = read_message(in_fd, o.strip_rt_headers, message, rt_headers, empty); !s) {
+        std::fprintf(err, "%s: %s\n", self.c_str(), s.error().c_str());
+        return kExitTempfail;
     }
-    rt_headers.finish();
     if (empty) {
         std::fprintf(err, "%s: no message passed on STDIN\n", self.c_str());
         return kExitOk;
@@ -447,46 +509,8 @@ int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::
                      static_cast<unsigned long long>(message.size()),
                      message.on_disk() ? ("in an unlinked file in " + message.spool_dir()).c_str() : "in memory");
     }
-
-    copts.timeout_seconds = o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
-    copts.verify_tls = o.verify_ssl.value_or(true);
-    if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
-    copts.redirect_hosts = o.redirect_hosts;
-    copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
-    if (o.debug) copts.debug = [&](std::string_view text) {
-        while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);
-        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(text.size()), text.data());
-    };
-
-    try {
-        http_global_init();
-        RtClient client(std::move(copts));
-        if (o.debug && !rt_headers.names().empty()) {
-            std::string names;
-            for (const std::string& n : rt_headers.names()) names += (names.empty() ? "" : ", ") + n;
-            std::fprintf(err, "%s: left out RT's own header fields: %s\n", self.c_str(), names.c_str());
-        }
-        MultipartBody body(plan.fields, plan.header, MessageView(message, rt_headers.ranges()));
-        RtReply reply = client.post(*o.url + "/REST/1.0/NoAuth/mail-gateway", body);
-        switch (reply.kind) {
-            case RtReply::Kind::Delivered:
-            case RtReply::Kind::Refused:  // RT has mailed the sender already
-                return kExitOk;
-            case RtReply::Kind::Temporary:
-                break;
-        }
-        if (!reply.transport_error.empty() || reply.http_status < 200 || reply.http_status > 299) {
-            std::fprintf(err,
-                         "%s. Your webserver logs may have more information or there may be a network problem.\n",
-                         reply.summary().c_str());
-        } else {
-            std::fprintf(err, "RT server error: the RT server which handled your email did not behave as expected. %s\n",
-                         reply.summary().c_str());
-        }
-    } catch (const std::exception& e) {
-        std::fprintf(err, "%s: internal error: %s\n", self.c_str(), e.what());
-    }
-    return kExitTempfail;
+    set_client_options(o, self, err, copts);
+    return post_message(o, std::move(copts), plan, message, rt_headers, self, err);
 }
 
 }  // namespace rtm

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace rtm {
 
 std::vector<FormField> form_fields(const Target& target) {
@@ -25,13 +27,7 @@ std::string random_boundary() {
         if (n < 0) throw std::runtime_error("getrandom failed");  // no entropy: a bug of the host
         got += static_cast<std::size_t>(n);
     }
-    static const char hex[] = "0123456789abcdef";
-    std::string b = "rt-milter-";
-    for (unsigned char c : bytes) {
-        b += hex[c >> 4];
-        b += hex[c & 15];
-    }
-    return b;
+    return "rt-milter-" + to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 MultipartBody::MultipartBody(const std::vector<FormField>& fields, std::string prefix,

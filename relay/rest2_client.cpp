@@ -10,6 +10,8 @@
 #include <stdexcept>
 
 #include "curl_slist.h"
+#include "curl_tls.h"
+#include "text.h"
 #include "url.h"
 
 namespace rtm {
@@ -19,14 +21,6 @@ constexpr std::size_t kMaxAnswer = 1 << 20;  // a search answer of 20 items is f
 constexpr int kMaxHits = 20;
 
 CURL* easy(void* p) { return static_cast<CURL*>(p); }
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool same_text_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return lower(x) == lower(y);
-           });
-}
 
 struct Exchange {
     std::string answer;
@@ -54,7 +48,6 @@ Rest2Finding failed(std::string why) { return {Rest2Finding::Kind::Failed, std::
 
 // A path segment: unreserved characters as they are, the rest %XX.
 std::string escape(std::string_view s) {
-    static const char hex[] = "0123456789ABCDEF";
     std::string out;
     for (unsigned char c : s) {
         const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -63,8 +56,7 @@ std::string escape(std::string_view s) {
             out += static_cast<char>(c);
         } else {
             out += '%';
-            out += hex[c >> 4];
-            out += hex[c & 15];
+            append_hex(out, c, true);
         }
     }
     return out;
@@ -139,13 +131,7 @@ Status Rest2Client::call(const std::string& base_url, const std::string& path, c
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!options_.client_cert.empty()) {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert.c_str());
-        curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key.c_str());
-    }
+    set_tls_options(c, options_, true);  // no redirects followed: always the origin
     const CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -223,7 +209,7 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
             if (Status s = call(target.url, "queue/" + queue_id, "", queue, nullptr, tick); !s)
                 return failed(s.error());
             const std::string name = json_scalar(json_member(queue, "Name"));
-            if (same_text_ignoring_case(name, wanted)) return {Rest2Finding::Kind::Found, where};
+            if (iequals(name, wanted)) return {Rest2Finding::Kind::Found, where};
             if (elsewhere.empty())
                 elsewhere = where + " in queue " + printable_line(name.empty() ? queue_id : name, 100) +
                             ", not " + wanted;
@@ -268,19 +254,15 @@ std::optional<std::string> message_id_of(const MessageView& message) {
             *value += std::string(line);  // a folded continuation
         } else if (value) {
             break;  // the field after Message-ID
-        } else if (line.size() >= 11 && same_text_ignoring_case(line.substr(0, 11), "message-id:")) {
+        } else if (line.size() >= 11 && istarts_with(line, "message-id:")) {
             value = std::string(line.substr(11));
         }
         pos = end + 1;
     }
     if (!value) return std::nullopt;
-    std::string& v = *value;
-    const auto first = v.find_first_not_of(" \t");
-    if (first == std::string::npos) return std::nullopt;
-    v = v.substr(first, v.find_last_not_of(" \t") - first + 1);
-    if (v.size() >= 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
-    if (v.empty()) return std::nullopt;
-    return v;
+    const std::string_view id = strip_angle_brackets(trim(*value, " \t"));
+    if (id.empty()) return std::nullopt;
+    return std::string(id);
 }
 
 }  // namespace rtm

@@ -9,6 +9,8 @@
 #include <stdexcept>
 
 #include "curl_slist.h"
+#include "curl_tls.h"
+#include "text.h"
 #include "url.h"
 
 #ifndef RTM_VERSION
@@ -24,11 +26,61 @@ std::string deadline_text(long seconds) {
     return "deadline reached: no complete answer from RT within " + std::to_string(seconds) + " s";
 }
 
-std::string trim(std::string_view s) {
-    auto first = s.find_first_not_of(" \t\r\n");
-    if (first == std::string_view::npos) return {};
-    auto last = s.find_last_not_of(" \t\r\n");
-    return std::string(s.substr(first, last - first + 1));
+// What one mail-gateway POST is, whatever the answer: the URL, the request
+// (HTTP/1.1, a body of `size` bytes, the headers), no proxy (rt-mailgate
+// ignores http_proxy too), no redirect followed by curl, no signals.
+void set_post_options(CURL* c, const std::string& url, const ClientOptions& options, curl_slist* headers,
+                      char* errbuf, std::uint64_t size) {
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, options.user_agent.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+bool is_tls_failure(CURLcode rc) {
+    switch (rc) {
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+        case CURLE_SSL_ISSUER_ERROR:
+        case CURLE_SSL_CRL_BADFILE:
+        case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+        case CURLE_SSL_INVALIDCERTSTATUS:
+        case CURLE_SSL_CLIENTCERT:
+            return true;
+        default:
+            return false;
+    }
+}
+
+// A transfer that failed, in words built from curl's error code
+// (curl_easy_strerror) and the OS error under it (CURLINFO_OS_ERRNO), not
+// read out of curl's English message (which carries a timing, "after 3 ms",
+// that has no place in an SMTP reply): "Failed to connect to HOST port PORT:
+// Couldn't connect to server (Connection refused)". A TLS failure keeps
+// curl's own message: only it names the certificate problem.
+std::string transport_error_text(CURLcode rc, const char* errbuf, long os_errno, const HttpUrl& url) {
+    if (is_tls_failure(rc) && *errbuf) return errbuf;
+    const std::string host(bare_host(url.host));
+    std::string what = curl_easy_strerror(rc);
+    if (rc == CURLE_COULDNT_CONNECT && url) {
+        what = "Failed to connect to " + host + " port " + url.port + ": " + what;
+    } else if (rc == CURLE_COULDNT_RESOLVE_HOST && url) {
+        what += ": " + host;
+    }
+    if (os_errno != 0) what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
+    return what;
 }
 
 }  // namespace
@@ -57,6 +109,42 @@ struct RtClient::Exchange {
     const RtClient::Tick* tick = nullptr;
     const RtClient::Tick* uploaded = nullptr;
     bool uploaded_told = false;
+    // After the transfer (collect): the last status, the OS error under a
+    // failure (0: none), and how much of the request went out.
+    long status = 0;
+    long os_errno = 0;
+    curl_off_t sent = 0;
+
+    // The callbacks below, pointed at this exchange.
+    void attach(CURL* c) {
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, &Exchange::on_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, this);
+        curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &Exchange::on_seek);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, this);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Exchange::on_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, this);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Exchange::on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, this);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Exchange::on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, this);
+    }
+
+    // What the transfer left in the handle; then every pointer into the
+    // posting frame (this, the error buffer, the header list) is dropped.
+    void collect(CURL* c) {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+        curl_easy_setopt(c, CURLOPT_READDATA, nullptr);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, nullptr);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+    }
 
     static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t up_total, curl_off_t up) {
         auto* x = static_cast<Exchange*>(self);
@@ -114,7 +202,7 @@ struct RtClient::Exchange {
             auto sp = line.find(' ');
             auto sp2 = sp == std::string_view::npos ? sp : line.find(' ', sp + 1);
             if (sp2 != std::string_view::npos) x->reason = trim(line.substr(sp2 + 1));
-        } else if (line.size() > 9 && strncasecmp(line.data(), "location:", 9) == 0) {
+        } else if (line.size() > 9 && istarts_with(line, "location:")) {
             x->location = trim(line.substr(9));
         }
         return size * n;
@@ -197,54 +285,16 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
         for (const ExtraHeader& h : options_.extra_headers) headers.add(h.name + ": " + h.value);
 
     const long timeout = options_.timeout_seconds > 0 ? options_.timeout_seconds : 0;
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(c, CURLOPT_PROXY, "");  // rt-mailgate ignores http_proxy too
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.list);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(c, CURLOPT_READFUNCTION, &Exchange::on_read);
-    curl_easy_setopt(c, CURLOPT_READDATA, &x);
-    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, &Exchange::on_seek);
-    curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &Exchange::on_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, &Exchange::on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    set_post_options(c, url, options_, headers.list, errbuf, body.size());
     // An inactivity timeout, like LWP's: connect within it, and never a
     // whole timeout without a byte moving (see Exchange::on_progress).
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
     x.idle_limit = std::chrono::seconds(timeout);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, &Exchange::on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-    if (!options_.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (credentials && !options_.client_cert.empty()) {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, options_.client_cert.c_str());
-        curl_easy_setopt(c, CURLOPT_SSLKEY, options_.client_key.c_str());
-    }
+    x.attach(c);
+    set_tls_options(c, options_, credentials);
 
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    long os_errno = 0;
-    curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &os_errno);
-    // The handle outlives this frame: drop every pointer into it.
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(c, CURLOPT_READDATA, nullptr);
-    curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, nullptr);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, nullptr);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
+    const CURLcode rc = curl_easy_perform(c);
+    x.collect(c);  // and drops every pointer into this frame: the handle outlives it
 
     // A 2xx whose body was cut short still says what RT did when its start
     // is there ("ok..."): rt-mailgate reads it the same way. That holds too
@@ -252,45 +302,34 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     // answering, so what it has not said yet leaves the copy in doubt (a
     // retry must not post it again), never "temporary, post again".
     const bool cut_by_us = x.timed_out || x.deadline_reached;
-    const bool is_2xx = status >= 200 && status <= 299;
+    const bool is_2xx = x.status >= 200 && x.status <= 299;
     const bool cut_short_2xx = is_2xx && !x.response.empty() &&
                                (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
                                 cut_by_us);
-    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && status > 0) || cut_short_2xx) {
-        RtReply reply = classify_http(status, x.reason, x.response);
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && x.status > 0) || cut_short_2xx) {
+        RtReply reply = classify_http(x.status, x.reason, x.response);
         if (cut_by_us && reply.kind == RtReply::Kind::Temporary) reply.in_doubt = true;
         if (options_.debug) options_.debug(x.response);
         return reply;
     }
 
-    std::string what = *errbuf ? errbuf : curl_easy_strerror(rc);
-    // curl says "... after 3 ms: ..."; a timing has no place in an SMTP reply.
-    if (auto at = what.find(" after "); at != std::string::npos) {
-        auto ms = what.find(" ms", at);
-        if (ms != std::string::npos && ms - at <= 17 &&
-            what.find_first_not_of("0123456789", at + 7) == ms) {
-            what.erase(at, ms + 3 - at);
-        }
-    }
-    if (os_errno != 0 && what.find(std::strerror(static_cast<int>(os_errno))) == std::string::npos) {
-        what += " (" + std::string(std::strerror(static_cast<int>(os_errno))) + ")";
-    }
-    curl_off_t sent = 0;
-    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
+    std::string what;
     if (x.deadline_reached) {
         what = deadline_text(options_.deadline_seconds);
     } else if (x.timed_out) {
         what = "read timeout: nothing from RT for " + std::to_string(timeout) + " s";
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
         what = "connect timeout: no connection to RT within " + std::to_string(timeout) + " s";
+    } else {
+        what = transport_error_text(rc, errbuf, x.os_errno, parse_http_url(url));
     }
-    bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                       rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-                       (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
-                       (x.deadline_reached && sent == 0);  // not a byte of the request got out
+    const bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                             rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+                             (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
+                             (x.deadline_reached && x.sent == 0);  // not a byte of the request got out
     RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
     reply.timed_out = x.deadline_reached || x.timed_out || rc == CURLE_OPERATION_TIMEDOUT;
-    reply.in_doubt = cut_by_us && (status == 0 || is_2xx) && static_cast<std::uint64_t>(sent) == body.size();
+    reply.in_doubt = cut_by_us && (x.status == 0 || is_2xx) && static_cast<std::uint64_t>(x.sent) == body.size();
     return reply;
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include "text.h"
+
 namespace rtm {
 namespace {
 
@@ -20,19 +22,12 @@ constexpr std::array<std::string_view, 14> kRtOwnHeaders = {
     "X-RT-SMIME-Status",  "X-RT-Mail-Extension",
 };
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool same_ignoring_case(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-
 }  // namespace
 
 std::string_view rt_own_header(std::string_view name) {
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+    name = name.substr(0, name.find_last_not_of(" \t") + 1);  // npos + 1: none left
     for (std::string_view own : kRtOwnHeaders)
-        if (same_ignoring_case(name, own)) return own;
+        if (iequals(name, own)) return own;
     return {};
 }
 

@@ -1,6 +1,8 @@
 // rt_reply.cpp — classification of RT mail-gateway answers.
 #include "rt_reply.h"
 
+#include "text.h"  // printable_char
+
 namespace rtm {
 
 std::string_view to_string(RtReply::Kind kind) {
@@ -42,12 +44,11 @@ std::string printable_line(std::string_view text, std::size_t max) {
     std::string_view line = text.substr(0, end);
     std::string out;
     for (char c : line) {
-        auto u = static_cast<unsigned char>(c);
         if (out.size() >= max) {
             out += "...";
             break;
         }
-        out += (u >= 0x20 && u < 0x7f) ? c : (c == '\t' ? ' ' : '?');
+        out += printable_char(c);
     }
     if (end != std::string_view::npos && text.find_first_not_of("\r\n", end) != std::string_view::npos &&
         !out.ends_with("...")) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "text.h"
+
 namespace rtm {
 namespace {
 
@@ -19,21 +21,8 @@ std::string get_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
     return std::string(CurlText(text, &curl_free).get());
 }
 
-char ascii_lower(char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 // "[::1]" and "::1" name the same host; case never matters (RFC 3986 3.2.2).
-bool same_host(std::string_view a, std::string_view b) {
-    auto bare = [](std::string_view h) {
-        return h.size() >= 2 && h.front() == '[' && h.back() == ']' ? h.substr(1, h.size() - 2) : h;
-    };
-    a = bare(a);
-    b = bare(b);
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return ascii_lower(x) == ascii_lower(y);
-           });
-}
+bool same_host(std::string_view a, std::string_view b) { return iequals(bare_host(a), bare_host(b)); }
 
 bool is_scheme(std::string_view s) {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
@@ -84,6 +73,10 @@ std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const H
                ("to another host than " + origin.host + ", not one allowed for redirects");
     }
     return why;
+}
+
+std::string_view bare_host(std::string_view host) {
+    return host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
 }
 
 bool same_origin(const HttpUrl& a, const HttpUrl& b) {

@@ -32,6 +32,10 @@ HttpUrl parse_http_url(std::string_view url);
 std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const HttpUrl& to,
                              const std::vector<std::string>& allowed_hosts);
 
+// A host as HttpUrl holds it, without the brackets of an IPv6 address:
+// "[::1]" -> "::1"; a name or an IPv4 address as it is.
+std::string_view bare_host(std::string_view host);
+
 // Same scheme, host (as redirect_refusal compares it) and port: where the
 // gateway credentials (client certificate, extra headers) may go.
 bool same_origin(const HttpUrl& a, const HttpUrl& b);

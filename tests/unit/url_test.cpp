@@ -102,5 +102,11 @@ TEST(SameOrigin, SchemeHostAndPort) {
     EXPECT_FALSE(same("https://127.0.0.1", "https://localhost"));
 }
 
+TEST(BareHost, IPv6WithoutBrackets) {
+    EXPECT_EQ(bare_host(parse_http_url("http://[::1]:8080/").host), "::1");
+    EXPECT_EQ(bare_host("rt.example.com"), "rt.example.com");
+    EXPECT_EQ(bare_host("127.0.0.1"), "127.0.0.1");
+}
+
 }  // namespace
 }  // namespace rtm
