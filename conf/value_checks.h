@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-// Not used here: ascii_lower moved to common/text.h, and milter/address.h
+// Not used here: ascii_lower moved to relay/text.h, and milter/address.h
 // and milter/session.cpp still reach it through this file. Drop this
 // include once they include text.h themselves.
 #include "text.h"

@@ -1,4 +1,4 @@
-// text_test.cpp — common/text.h, the string helpers every folder shares:
+// text_test.cpp — relay/text.h, the string helpers every folder shares:
 // ASCII-only case folding whatever the locale, trimming, angle brackets,
 // joining, hex digits, printable bytes.
 #include <gtest/gtest.h>

@@ -4,11 +4,11 @@
 // with a separator, hex digits, and the printable stand-in for a byte of
 // text that goes into a log line or an SMTP reply.
 //
-// Why here: common/ sits below both halves of the layering (milter -> relay
-// and conf; relay and conf independent of each other), so conf can use it
-// without depending on relay. Header-only: the CMake INTERFACE target
-// rtm_text (common/CMakeLists.txt), which every library links. Pure
-// functions on bytes; no I/O, no allocation beyond the strings returned.
+// Why in relay/: relay is the lowest layer (milter -> relay and conf), and,
+// as with relay_credentials, conf takes this one header-only piece of it
+// without depending on the rest (the INTERFACE target rtm_text,
+// relay/CMakeLists.txt, includes nothing and links nothing). Pure functions
+// on bytes; no I/O, no allocation beyond the strings returned.
 #pragma once
 
 #include <cstddef>
