@@ -4,7 +4,8 @@ packaging/sendmail-sandbox (tests/mta).  Owns nothing else.
 Each test starts its own sandbox in a fresh temporary folder on a port the
 sandbox picks, sends with swaks, and stops the sandbox in tearDown (also when
 the test failed), so tests are independent and can run in parallel (ctest -j).
-RT's gateway is played by tests/relay/rt_stub.py's RTStub.
+RT's gateway is played by tests/relay/rt_stub.py's RTStub. DIR/env is read
+with packaging/sandbox_common.py's read_env, beside the code that writes it.
 """
 
 import os
@@ -20,7 +21,10 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "relay"))
+sys.path.insert(0, os.path.join(REPO, "packaging"))
 from rt_stub import RTStub, Reply, Hang  # noqa: E402,F401  (tests/relay; re-exported)
+# DIR/env of any sandbox: read by the module that writes it (re-exported)
+from sandbox_common import read_env  # noqa: E402,F401
 
 POSTFIX_SANDBOX = os.path.join(REPO, "packaging", "postfix-sandbox")
 SENDMAIL_SANDBOX = os.path.join(REPO, "packaging", "sendmail-sandbox")
@@ -38,19 +42,6 @@ def wait_for(pred, timeout, step=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(step)
-
-
-def read_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, _, v = line.partition("=")
-                if len(v) >= 2 and v[0] == v[-1] == "'":
-                    v = v[1:-1]
-                env[k] = v
-    return env
 
 
 def maildir_files(path):
