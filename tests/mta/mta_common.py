@@ -32,6 +32,10 @@ SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 RT_MAILGATE = os.environ.get("RT_MAILGATE") or "/usr/bin/rt-mailgate"
 SANDBOX_TIMEOUT = 180  # seconds for one sandbox command (a first sendmail
                        # start may download the .debs)
+QUEUE_BOUND = 60       # seconds for the MTA to finish with what it accepted
+# The queue files that hold a message until every delivery of it is done:
+# Postfix's queues below queue_directory, Sendmail's qf/df files in mqueue.
+POSTFIX_QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 
 def wait_for(pred, timeout, step=0.05):
@@ -138,6 +142,21 @@ class SandboxCase(unittest.TestCase):
     def unique(self):
         return uuid.uuid4().hex[:12]
 
+    def queued(self):
+        """Files of messages the MTA still holds (QUEUE_DIR of DIR/env)."""
+        q = self.env["QUEUE_DIR"]
+        dirs = ([os.path.join(q, d) for d in POSTFIX_QUEUES] if self.env["MTA"] == "postfix"
+                else [q])
+        return [os.path.join(r, f) for d in dirs for r, _, files in os.walk(d) for f in files]
+
+    def wait_queue_empty(self):
+        """Until the MTA has finished with every message it accepted: a
+        message leaves the queue only after its last delivery (a duplicate
+        included) has returned, so what arrived by then is all that will."""
+        self.assertTrue(wait_for(lambda: not self.queued(), QUEUE_BOUND),
+                        f"still queued after {QUEUE_BOUND} s: {self.queued()}\n"
+                        + self.maillog()[-3000:])
+
     def maillog(self):
         try:
             with open(self.env["MAILLOG"], errors="replace") as f:
@@ -186,7 +205,7 @@ class SandboxCase(unittest.TestCase):
         box = os.path.join(self.env["MAILDIR"], "bob")
         self.assertTrue(wait_for(lambda: maildir_files(box), 20),
                         f"nothing delivered to {box}\n{self.maillog()[-3000:]}")
-        time.sleep(1.0)  # a duplicate would show up by now
+        self.wait_queue_empty()  # a duplicate would have been stored by now
         files = maildir_files(box)
         self.assertEqual(len(files), 1, files)
         with open(files[0], errors="replace") as f:
@@ -220,7 +239,7 @@ class SandboxCase(unittest.TestCase):
                          f"stub saw {len(reqs)} requests\n{self.maillog()[-3000:]}")
         self.assertTrue(wait_for(lambda: maildir_files(self.env["RT_FALLBACK_MAILDIR"]),
                                  20), "unknown RT name not parked in rt-mail/")
-        time.sleep(1.0)  # a duplicate POST would arrive by now
+        self.wait_queue_empty()  # a duplicate POST would have been made by now
         reqs = stub.requests
         self.assertEqual(len(reqs), len(want), "a message was posted twice")
         by_token = {}
