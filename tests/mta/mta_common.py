@@ -23,7 +23,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "relay"))
 sys.path.insert(0, os.path.join(REPO, "packaging"))
 from rt_stub import RTStub, Reply, Hang  # noqa: E402,F401  (tests/relay; re-exported)
-# DIR/env of any sandbox: read by the module that writes it (re-exported)
+# DIR/env of any sandbox, read by the module that writes it (re-exported),
+# and /proc as the sandboxes themselves scan it
+import sandbox_common  # noqa: E402
 from sandbox_common import read_env  # noqa: E402,F401
 
 POSTFIX_SANDBOX = os.path.join(REPO, "packaging", "postfix-sandbox")
@@ -171,31 +173,11 @@ class SandboxCase(unittest.TestCase):
 
     @staticmethod
     def live_pids():
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read().decode("ascii", "replace")
-            except OSError:
-                continue
-            if stat[stat.rindex(")") + 2:].split()[0] not in "ZX":
-                yield int(name)
+        """Live (non-zombie) pids but this process's."""
+        return [pid for pid, _ in sandbox_common.live_processes()]
 
-    @staticmethod
-    def environ_has(pid, entry):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                return entry.encode() in f.read().split(b"\0")
-        except OSError:
-            return False
-
-    @staticmethod
-    def exe_of(pid):
-        try:
-            return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
-        except OSError:
-            return None
+    environ_has = staticmethod(sandbox_common.environ_has)
+    exe_of = staticmethod(sandbox_common.exe_of)
 
     # ----- shared scenarios ---------------------------------------------
     def check_local_delivery_once(self):
