@@ -16,11 +16,12 @@ It owns:
   - the command line the two MTA sandboxes share: their common start
     options and checks, the fallback mapping's names (rt-queue, rt-alias),
     the sb-maildir delivery script, the env values, status, and the part of
-    main() that runs stop/status/flush on an existing DIR.
+    main() that runs start/stop/status/flush (run_mta_command; rt-sandbox
+    shares only its stop/status part, SandboxDir.run_on_dir).
 What each MTA or RT does (configuration, start, stop) stays in its script.
-The scripts import this file from their own folder (sys.path[0] is that
-folder, also when packaging/ is copied elsewhere), so the two must move
-together.
+The scripts put their own folder (symlinks resolved) first on sys.path and
+import this file from there, so it works wherever packaging/ is copied, as
+long as the file moves with them.
 """
 
 import fcntl
@@ -460,6 +461,19 @@ def check_mta_start(a, milter_check, url_re, mailgate_may_have_space):
     if not user_can_search(DELIVERY_USER, a.mailgate):
         raise SandboxError(f"user {DELIVERY_USER} cannot execute {a.mailgate} (a parent "
                            "folder not searchable?)")
+
+
+def run_mta_command(sb, a, say, check_start):
+    """main() of an MTA sandbox after parsing, for DIR's commands: start
+    (check_start(a) first; prints the port), stop, status, flush. Returns
+    the exit status; SandboxError passes through."""
+    if a.cmd == "start":
+        check_start(a)
+        sb.claim()
+        print(sb.locked(sb.start, a), flush=True)
+        return 0
+    return sb.run_on_dir(a.cmd, {"stop": sb.stop, "status": sb.status, "flush": sb.flush},
+                         say, strict=("flush",))
 
 
 def mta_env(mta, sb, o, port, pid, queue_dir):
