@@ -93,6 +93,8 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SANDBOX = os.path.join(TOP, "packaging", "postfix-sandbox")
+sys.path.insert(0, os.path.join(TOP, "packaging"))
+from sandbox_common import read_env  # noqa: E402  (the sandbox's DIR/env)
 PERL_MAILGATE = "/usr/bin/rt-mailgate"
 NGINX = "/usr/sbin/nginx"
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
@@ -498,12 +500,7 @@ class Postfix:
         out = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                              preexec_fn=cpu.sut_preexec(), timeout=120, check=True)
         self.port = int(out.stdout.split()[-1])
-        env = {}
-        with open(os.path.join(self.dir, "env")) as f:
-            for line in f:
-                k, _, v = line.strip().partition("=")
-                env[k] = v.strip("'\"")
-        self.queue = env["QUEUE_DIR"]
+        self.queue = read_env(os.path.join(self.dir, "env"))["QUEUE_DIR"]
 
     def queued(self):
         n = 0

@@ -17,7 +17,8 @@ It also owns the suite's rt-milter configuration, sending with swaks and
 parsing the replies, reading the MTA's log, queue and maildirs, and reading
 RT back over REST 1.0 (the methods of tests/rt's RealRt, one cookie session
 per test process). Reused, not copied: tests/mta/mta_common.py (swaks,
-maildirs, env files, process inspection), tests/milter/milter_harness.py
+maildirs, env files, process inspection, which come from
+packaging/sandbox_common.py), tests/milter/milter_harness.py
 (RtMilter: config file, start, wait for the socket), tests/rt/test_real_rt.py.
 Must not: touch the system's MTA or files, or signal a process it did not
 start (rt-milter is stopped by the pid it recorded, checked against
@@ -48,13 +49,14 @@ from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-for _sub in ("mta", "milter", "rt"):
-    sys.path.insert(0, os.path.join(REPO, "tests", _sub))
+for _sub in ("tests/mta", "tests/milter", "tests/rt", "packaging"):
+    sys.path.insert(0, os.path.join(REPO, _sub))
 
 import mta_common  # noqa: E402
 from mta_common import (POSTFIX_SANDBOX, SANDBOX_TIMEOUT, SENDMAIL_SANDBOX,  # noqa: E402
                         SWAKS, maildir_files, read_env, wait_for)
 from milter_harness import RT_MILTER, STOP_BOUND, RtMilter  # noqa: E402
+from sandbox_common import proc_stat  # noqa: E402
 import test_real_rt as real_rt  # noqa: E402  (module only: its tests stay there)
 from verifiers import AUTHSERV_ID, Verifiers  # noqa: E402
 
@@ -149,13 +151,8 @@ def run_tool(*cmd: str, timeout: float = SANDBOX_TIMEOUT) -> str:
 # --------------------------------------------------------------------------
 
 def _starttime(pid: int) -> Optional[str]:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = data[data.rindex(")") + 2:].split()
-    return None if fields[0] in "ZX" else fields[19]
+    st = proc_stat(pid)
+    return None if not st or st[0] in "ZX" else st[2]
 
 
 def _cmdline(pid: int) -> list:

@@ -22,6 +22,7 @@ RT = f"rt@{RT_DOMAIN}"
 MESSAGES = 40            # sent under reloads
 CLIENTS = 4              # concurrent swaks loops
 RELOAD_EVERY = 0.3       # s between one reload's log line and the next signal
+MIN_RELOADS = 3          # reloads the batch cannot finish without (see client())
 RELOAD_BOUND = 10        # s for one reload to be logged
 LOAD_BOUND = 150         # s for the whole batch
 MAX_RELOADS = 400
@@ -69,9 +70,19 @@ class Postfix(E2ECase):
         tok = self.token()
         subjects = [f"{tok} load {i:02d}" for i in range(MESSAGES)]
         results = [None] * MESSAGES
+        gate = threading.Condition()   # guards logged[0] (reloads logged), over[0]
+        logged, over = [0], [False]
 
         def client(k):
+            # Message i waits for reload ceil(i * MIN_RELOADS / MESSAGES) to be
+            # logged, so the batch cannot end before MIN_RELOADS reloads,
+            # however fast the messages or slow the reloads (a loaded machine).
             for i in range(k, MESSAGES, CLIENTS):
+                need = -(-i * MIN_RELOADS // MESSAGES)
+                with gate:
+                    gate.wait_for(lambda: logged[0] >= need or over[0], LOAD_BOUND)
+                    if over[0]:
+                        return
                 results[i] = swaks(mta.port, RT, subjects[i])
         threads = [threading.Thread(target=client, args=(k,), daemon=True)
                    for k in range(CLIENTS)]
@@ -79,11 +90,20 @@ class Postfix(E2ECase):
         for t in threads:
             t.start()
         done = 0
-        while (any(t.is_alive() for t in threads) and done < MAX_RELOADS
-               and time.monotonic() - t0 < LOAD_BOUND):
-            self.reload(variants[done % 2], self.reloads)
-            done += 1
-            time.sleep(RELOAD_EVERY)
+        try:
+            while (any(t.is_alive() for t in threads) and done < MAX_RELOADS
+                   and time.monotonic() - t0 < LOAD_BOUND):
+                self.reload(variants[done % 2], self.reloads)
+                done += 1
+                with gate:
+                    logged[0] = done
+                    gate.notify_all()
+                time.sleep(RELOAD_EVERY)
+        except BaseException:
+            with gate:   # a reload failed: the clients send nothing more
+                over[0] = True
+                gate.notify_all()
+            raise
         for t in threads:
             t.join(max(0.1, LOAD_BOUND - (time.monotonic() - t0)))
         seconds = time.monotonic() - t0
@@ -107,7 +127,7 @@ class Postfix(E2ECase):
 
         # rt-milter logged every reload, alternating 7 and 6 routes, and the
         # reloads happened while messages were going through
-        self.assertGreaterEqual(done, 3, "several reloads under load")
+        self.assertGreaterEqual(done, MIN_RELOADS, "several reloads under load")
         self.assertEqual(self.reloads(), ["7", "6"] * (done // 2) + ["7"] * (done % 2))
         self.assertEqual(self.failed_reloads(), [])
         qids = [re.match(mta.QUEUE_ID_IN_REPLY, r.data_reply()).group(1) for r in results]

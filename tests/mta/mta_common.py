@@ -4,7 +4,8 @@ packaging/sendmail-sandbox (tests/mta).  Owns nothing else.
 Each test starts its own sandbox in a fresh temporary folder on a port the
 sandbox picks, sends with swaks, and stops the sandbox in tearDown (also when
 the test failed), so tests are independent and can run in parallel (ctest -j).
-RT's gateway is played by tests/relay/rt_stub.py's RTStub.
+RT's gateway is played by tests/relay/rt_stub.py's RTStub. DIR/env is read
+with packaging/sandbox_common.py's read_env, beside the code that writes it.
 """
 
 import os
@@ -20,7 +21,12 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "relay"))
+sys.path.insert(0, os.path.join(REPO, "packaging"))
 from rt_stub import RTStub, Reply, Hang  # noqa: E402,F401  (tests/relay; re-exported)
+# DIR/env of any sandbox, read by the module that writes it (re-exported),
+# and /proc as the sandboxes themselves scan it
+import sandbox_common  # noqa: E402
+from sandbox_common import read_env  # noqa: E402,F401
 
 POSTFIX_SANDBOX = os.path.join(REPO, "packaging", "postfix-sandbox")
 SENDMAIL_SANDBOX = os.path.join(REPO, "packaging", "sendmail-sandbox")
@@ -28,6 +34,10 @@ SWAKS = shutil.which("swaks") or "/usr/bin/swaks"
 RT_MAILGATE = os.environ.get("RT_MAILGATE") or "/usr/bin/rt-mailgate"
 SANDBOX_TIMEOUT = 180  # seconds for one sandbox command (a first sendmail
                        # start may download the .debs)
+QUEUE_BOUND = 60       # seconds for the MTA to finish with what it accepted
+# The queue files that hold a message until every delivery of it is done:
+# Postfix's queues below queue_directory, Sendmail's qf/df files in mqueue.
+POSTFIX_QUEUES = ("maildrop", "incoming", "active", "deferred", "hold")
 
 
 def wait_for(pred, timeout, step=0.05):
@@ -38,19 +48,6 @@ def wait_for(pred, timeout, step=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(step)
-
-
-def read_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, _, v = line.partition("=")
-                if len(v) >= 2 and v[0] == v[-1] == "'":
-                    v = v[1:-1]
-                env[k] = v
-    return env
 
 
 def maildir_files(path):
@@ -147,6 +144,21 @@ class SandboxCase(unittest.TestCase):
     def unique(self):
         return uuid.uuid4().hex[:12]
 
+    def queued(self):
+        """Files of messages the MTA still holds (QUEUE_DIR of DIR/env)."""
+        q = self.env["QUEUE_DIR"]
+        dirs = ([os.path.join(q, d) for d in POSTFIX_QUEUES] if self.env["MTA"] == "postfix"
+                else [q])
+        return [os.path.join(r, f) for d in dirs for r, _, files in os.walk(d) for f in files]
+
+    def wait_queue_empty(self):
+        """Until the MTA has finished with every message it accepted: a
+        message leaves the queue only after its last delivery (a duplicate
+        included) has returned, so what arrived by then is all that will."""
+        self.assertTrue(wait_for(lambda: not self.queued(), QUEUE_BOUND),
+                        f"still queued after {QUEUE_BOUND} s: {self.queued()}\n"
+                        + self.maillog()[-3000:])
+
     def maillog(self):
         try:
             with open(self.env["MAILLOG"], errors="replace") as f:
@@ -161,31 +173,11 @@ class SandboxCase(unittest.TestCase):
 
     @staticmethod
     def live_pids():
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read().decode("ascii", "replace")
-            except OSError:
-                continue
-            if stat[stat.rindex(")") + 2:].split()[0] not in "ZX":
-                yield int(name)
+        """Live (non-zombie) pids but this process's."""
+        return [pid for pid, _ in sandbox_common.live_processes()]
 
-    @staticmethod
-    def environ_has(pid, entry):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                return entry.encode() in f.read().split(b"\0")
-        except OSError:
-            return False
-
-    @staticmethod
-    def exe_of(pid):
-        try:
-            return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
-        except OSError:
-            return None
+    environ_has = staticmethod(sandbox_common.environ_has)
+    exe_of = staticmethod(sandbox_common.exe_of)
 
     # ----- shared scenarios ---------------------------------------------
     def check_local_delivery_once(self):
@@ -195,7 +187,7 @@ class SandboxCase(unittest.TestCase):
         box = os.path.join(self.env["MAILDIR"], "bob")
         self.assertTrue(wait_for(lambda: maildir_files(box), 20),
                         f"nothing delivered to {box}\n{self.maillog()[-3000:]}")
-        time.sleep(1.0)  # a duplicate would show up by now
+        self.wait_queue_empty()  # a duplicate would have been stored by now
         files = maildir_files(box)
         self.assertEqual(len(files), 1, files)
         with open(files[0], errors="replace") as f:
@@ -229,7 +221,7 @@ class SandboxCase(unittest.TestCase):
                          f"stub saw {len(reqs)} requests\n{self.maillog()[-3000:]}")
         self.assertTrue(wait_for(lambda: maildir_files(self.env["RT_FALLBACK_MAILDIR"]),
                                  20), "unknown RT name not parked in rt-mail/")
-        time.sleep(1.0)  # a duplicate POST would arrive by now
+        self.wait_queue_empty()  # a duplicate POST would have been made by now
         reqs = stub.requests
         self.assertEqual(len(reqs), len(want), "a message was posted twice")
         by_token = {}

@@ -78,7 +78,11 @@ BINARY_MESSAGE = (
 QA = ["--queue", "General", "--action", "correspond"]
 QA_FIELDS = {"queue": b"General", "action": b"correspond"}
 
-# reference §1.3, row by row, plus extra rows observed with the Perl client:
+# What RT's Perl rt-mailgate does with $EXTENSION and --extension, row by
+# row, each row observed with that client (5.0.3; the code is its
+# setup_session, in /usr/bin/rt-mailgate-5 of Debian 12's request-tracker5:
+# the two become the form fields queue/action/ticket and the
+# X-RT-Mail-Extension header line):
 # (name, EXTENSION env or UNSET, arguments, form fields besides message,
 #  header line prepended to the message[, text stderr must mention]).
 EXTENSION_ROWS = [

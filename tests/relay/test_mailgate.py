@@ -282,7 +282,8 @@ class RequestFormat(StubTestCase):
 # --------------------------------------------------------------------------
 
 class ExtensionMatrix(StubTestCase):
-    """reference §1.3, row by row (EXTENSION_ROWS, in the harness)."""
+    """$EXTENSION and --extension as RT's Perl rt-mailgate handles them, row
+    by row (EXTENSION_ROWS, in the harness, which says where that is)."""
 
     def check(self, extension, args, fields, header, stderr_has=None):
         stub = self.start_stub()

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,26 @@ class InDoubtRealRt(unittest.TestCase):
         return [item["id"] for item in
                 self.rest2(f"tickets?query={query}")["items"]]
 
+    def upload_noted(self):
+        """True once rt-milter's journal says the whole request went out."""
+        if not os.path.exists(self.journal):
+            return False
+        try:
+            with sqlite3.connect(f"file:{self.journal}?mode=ro", uri=True, timeout=5) as db:
+                return db.execute("SELECT count(*) FROM delivered WHERE note LIKE "
+                                  "'uploaded%'").fetchone()[0] > 0
+        except sqlite3.Error:
+            return False  # not created yet, or busy: ask again
+
+    @staticmethod
+    def gone(pid):
+        """True once pid is dead (reaped, or a zombie that runs no more code)."""
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] in "ZX"
+        except OSError:
+            return True
+
     def paused_pid(self):
         for name in os.listdir(self.sandbox):
             if name.startswith("paused-"):
@@ -148,7 +169,7 @@ class InDoubtRealRt(unittest.TestCase):
                 pid = wait_for("RT pausing in its gateway", self.paused_pid, 30)
             except AssertionError as e:
                 raise AssertionError(f"{e}\nrt-milter log:\n{first.log()}") from None
-            time.sleep(2.0)  # rt-milter notes "uploaded" within a second
+            wait_for("rt-milter noting the upload in its journal", self.upload_noted)
             first.kill()     # SIGKILL, by pid
             if rt_commits:
                 open(os.path.join(self.sandbox, f"resume-{pid}"), "w").close()
@@ -162,7 +183,8 @@ class InDoubtRealRt(unittest.TestCase):
         if rt_commits:
             wait_for("RT committing the paused ticket", self.tickets)
         else:
-            time.sleep(2.0)
+            # a dead worker commits nothing more: what RT shows now is final
+            wait_for("RT's killed worker gone", lambda: self.gone(self.killed_worker))
             self.assertEqual(self.tickets(), [], "the killed worker committed")
         retry = self.milter("retry")
         run = self.send(retry, "4CRASH2", "accept")

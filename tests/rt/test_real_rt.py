@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 import unittest
 import urllib.error
@@ -27,23 +28,16 @@ import urllib.parse
 import urllib.request
 import uuid
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "packaging"))
+from sandbox_common import read_env  # noqa: E402  (DIR/env, read where it is written)
+
 MAILGATE_TIMEOUT = 120  # seconds; the client's own default HTTP timeout is 180
 HTTP_TIMEOUT = 30
 RUN = f"{time.strftime('%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 ALICE = "alice@example.com"     # unprivileged; auto-created by RT on first mail
 STAFF = "staff@example.com"     # privileged fixture user "staff"
 NO_SUCH_TICKET = 999999999
-
-
-def load_env_file(path):
-    values = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, value = line.split("=", 1)
-                values[key] = " ".join(shlex.split(value))
-    return values
 
 
 class RealRt(unittest.TestCase):
@@ -58,7 +52,7 @@ class RealRt(unittest.TestCase):
             if not os.path.exists(path):
                 raise RuntimeError(f"RT_SANDBOX_ENV={path} does not exist: is the "
                                    "sandbox running (packaging/rt-sandbox start)?")
-            conf = load_env_file(path)
+            conf = read_env(path)
         cls.url = os.environ.get("RT_URL") or conf.get("RT_URL")
         cls.mbox = os.environ.get("RT_MBOX") or conf.get("RT_MBOX")
         if not cls.url:
