@@ -1,5 +1,6 @@
-// extension_test.cpp — the $EXTENSION / --extension matrix of the protocol
-// reference §1.3, row by row: the form fields sent and the header prepended.
+// extension_test.cpp — the $EXTENSION / --extension matrix of RT's Perl
+// rt-mailgate (setup_session in Debian 12's rt-mailgate-5, RT 5.0.3), row by
+// row: the form fields sent and the header prepended.
 #include <gtest/gtest.h>
 
 #include "mailgate.h"

@@ -1,5 +1,8 @@
-// rt_reply_test.cpp — reply classification: every row of the protocol
-// reference's §1.6 matrix and the conformance cases C1–C9 of §3.3.
+// rt_reply_test.cpp — reply classification as RT's Perl rt-mailgate does it
+// (Debian 12's rt-mailgate-5, RT 5.0.3): each kind of answer RT's gateway
+// gives (ok, not ok, temporary failure, other text, non-2xx, none), with
+// the edge cases numbered C1–C9 (leading space, "okay", upper case, empty
+// bodies, 3xx, no answer).
 #include <gtest/gtest.h>
 
 #include "rt_reply.h"
