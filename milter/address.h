@@ -18,7 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "value_checks.h"  // split_address; ascii_lower for this header's users
+#include "text.h"          // ascii_lower, for this header's users
+#include "value_checks.h"  // split_address
 
 namespace rtm {
 

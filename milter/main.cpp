@@ -26,6 +26,7 @@
 #include "start_status.h"
 #include "status_command.h"
 #include "test_mode.h"
+#include "text.h"
 #include "url.h"
 
 namespace {
@@ -83,9 +84,9 @@ that is someone else's or a link).
 
 // The trust policy in one line: what proves a sender for take and resolve.
 void print_trust(const rtm::Config& c) {
-    std::string networks, ids;
-    for (const rtm::Network& n : c.trusted_networks) networks += (networks.empty() ? "" : ", ") + n.to_string();
-    for (const std::string& id : c.trusted_authserv_ids) ids += (ids.empty() ? "" : ", ") + id;
+    const std::string networks =
+        rtm::join(c.trusted_networks, ", ", [](const rtm::Network& n) { return n.to_string(); });
+    const std::string ids = rtm::join(c.trusted_authserv_ids, ", ");
     std::printf("trust: take and resolve need SMTP AUTH, a client in [%s] or Authentication-Results of [%s]%s; "
                 "unproven: %s\n",
                 networks.c_str(), ids.c_str(), c.authserv_id_with_job_id ? " with the queue id" : "",
@@ -120,8 +121,7 @@ void print_routes(const rtm::Config& c) {
             std::printf(" extension=%s", std::string(rtm::to_string(r.extension)).c_str());
             const auto& list = r.extension == rtm::ExtensionMode::Queue ? r.queues : r.actions;
             if (r.extension != rtm::ExtensionMode::Ticket) {
-                std::string joined;
-                for (const auto& q : list) joined += (joined.empty() ? "" : ", ") + q;
+                const std::string joined = rtm::join(list, ", ");
                 std::printf(" allowed=[%s]", list.empty() ? "any" : joined.c_str());
             }
         }
@@ -243,12 +243,8 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
         }
     }
     for (int i = optind; i < argc; ++i) cl.rest.emplace_back(argv[i]);  // the operands after "--"
-    for (std::string* addr : {&cl.test_options.sender}) {
-        if (addr->size() >= 2 && addr->front() == '<' && addr->back() == '>') *addr = addr->substr(1, addr->size() - 2);
-    }
-    for (std::string& r : cl.test_options.recipients) {
-        if (r.size() >= 2 && r.front() == '<' && r.back() == '>') r = r.substr(1, r.size() - 2);
-    }
+    cl.test_options.sender = std::string(rtm::strip_angle_brackets(cl.test_options.sender));
+    for (std::string& r : cl.test_options.recipients) r = std::string(rtm::strip_angle_brackets(r));
     if ((!cl.test && !cl.rest.empty()) || cl.rest.size() > 1 || (cl.test && cl.test_options.recipients.empty()) ||
         (cl.check && cl.test) || (cl.online && !cl.check) || (cl.status && (cl.check || cl.test))) {
         std::fputs(kUsage, stderr);

@@ -6,6 +6,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "text.h"
+
 namespace rtm {
 namespace {
 
@@ -30,13 +32,7 @@ std::string Sha256::hex() {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
     check(EVP_DigestFinal_ex(ctx_.get(), digest, &size), "EVP_DigestFinal_ex");
-    static const char digits[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < size; ++i) {
-        out += digits[digest[i] >> 4];
-        out += digits[digest[i] & 15];
-    }
-    return out;
+    return to_hex(std::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
 }  // namespace rtm
