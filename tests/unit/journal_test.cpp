@@ -416,14 +416,14 @@ TEST_F(JournalSession, CircuitOpensAtRcptAfterTransportFailures) {
     down.circuit_failures = 2;
     down.circuit_cooldown = 60;
     config.servers["down"] = down;
-    circuit_for(down.url)->record(true, 2);  // closed, whatever ran before in this process
+    RuntimeFamily::process()->circuits.for_url(down.url)->record(true, 2);  // closed, whatever ran before
     Route r = testing::make_route("d", "example.com");
     r.server = "down";
     config.routes.push_back(r);
     config.journal = "";
     EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
-    EXPECT_EQ(circuit_for("http://127.0.0.1:2")->state(), Circuit::State::Open);
+    EXPECT_EQ(RuntimeFamily::process()->circuits.for_url("http://127.0.0.1:2")->state(), Circuit::State::Open);
     auto runtime = std::make_shared<const Runtime>(config);
     Session s([runtime] { return runtime; }, mta);
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
