@@ -80,6 +80,7 @@ public:
     // A Runtime of config on this backend and its family.
     std::shared_ptr<const Runtime> runtime(Config config);
     RuntimeFamily& family() const { return *family_; }
+    const std::shared_ptr<RuntimeFamily>& family_ptr() const { return family_; }
 
     // Every POST so far, in the order they arrived.
     std::vector<FakeRequest> requests() const;

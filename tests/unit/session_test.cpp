@@ -82,7 +82,8 @@ protected:
 // The same through libcurl to an HTTP server on loopback: what goes on the wire.
 TEST(SessionWire, DeliveredIsPostedToTheMailGateway) {
     FakeRt rt([](const FakeRequest&) { return FakeResponse{}; });
-    auto runtime = std::make_shared<const Runtime>(testing::make_config(rt.url()));
+    auto runtime = std::make_shared<const Runtime>(testing::make_config(rt.url()), curl_backend(),
+                                                   std::make_shared<RuntimeFamily>());
     FakeMta mta;
     Session s([runtime] { return runtime; }, mta);
     s.set_lead_space_kept(true);
@@ -169,7 +170,7 @@ TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     down.timeout = 5;
     config.servers["down"] = down;
     add_queue_route("d", "General", "down");
-    runtime = std::make_shared<const Runtime>(config);  // libcurl, connecting to a closed port
+    runtime = std::make_shared<const Runtime>(config, curl_backend(), rt.family_ptr());  // libcurl, a closed port
     session.emplace([this] { return runtime; }, mta);
     session->set_lead_space_kept(true);
     ::testing::internal::CaptureStderr();
@@ -603,7 +604,7 @@ TEST(SessionServerOptions, RedirectHostsAndDeadlineComeFromTheConfiguration) {
     });
     elsewhere = "http://localhost:" + rt.url().substr(rt.url().rfind(':') + 1) + "/REST/1.0/NoAuth/mail-gateway";
     auto deliver = [&](Config config) {
-        auto runtime = std::make_shared<const Runtime>(config);
+        auto runtime = std::make_shared<const Runtime>(config, curl_backend(), std::make_shared<RuntimeFamily>());
         FakeMta mta;
         Session s([runtime] { return runtime; }, mta);
         s.mail({"<alice@example.org>"});
