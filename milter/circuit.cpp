@@ -1,7 +1,6 @@
-// circuit.cpp — the per-server circuit breaker.
+// circuit.cpp — the per-server circuit breaker and the registry that keeps
+// one per RT URL.
 #include "circuit.h"
-
-#include <map>
 
 #include "log.h"
 #include "url.h"
@@ -65,11 +64,9 @@ void Circuit::set_state(State state, const std::string& why) {
     state_ = state;
 }
 
-std::shared_ptr<Circuit> circuit_for(const std::string& url) {
-    static std::mutex mutex;
-    static std::map<std::string, std::shared_ptr<Circuit>> circuits;
-    std::lock_guard lock(mutex);
-    auto& c = circuits[url];
+std::shared_ptr<Circuit> CircuitRegistry::for_url(const std::string& url) {
+    std::lock_guard lock(mutex_);
+    auto& c = circuits_[url];
     if (!c) c = std::make_shared<Circuit>(redact_url(url));  // its name goes into log lines
     return c;
 }

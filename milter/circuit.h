@@ -3,10 +3,12 @@
 // opens: RCPTs for that server are tempfailed at once (451 4.4.1) for the
 // cool-down; then one probe transaction is let through, and its outcome
 // closes or re-opens the circuit. Every change of state is logged. Kept per
-// RT URL across configuration reloads (circuit_for).
+// RT URL across configuration reloads by a CircuitRegistry (the one of a
+// RuntimeFamily, runtime.h). Time is what the caller says it is (`now`).
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,7 +42,15 @@ private:
     bool probe_out_ = false;
 };
 
-// The circuit of the RT server at url, shared by every Runtime.
-std::shared_ptr<Circuit> circuit_for(const std::string& url);
+// The circuits of the RT servers by URL, shared by every Runtime built with
+// the registry's family: a reload keeps each server's state.
+class CircuitRegistry {
+public:
+    std::shared_ptr<Circuit> for_url(const std::string& url);
+
+private:
+    std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<Circuit>> circuits_;
+};
 
 }  // namespace rtm

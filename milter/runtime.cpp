@@ -1,9 +1,49 @@
-// runtime.cpp — Runtime and the per-server pools of posting workers.
+// runtime.cpp — Runtime, the per-server pools of posting workers, the
+// process's RuntimeFamily, and curl_backend(): the RT seam's production
+// side (relay's RtClient and Rest2Client behind RtPoster and RtBackend).
 #include "runtime.h"
+
+#include <algorithm>
 
 #include "log.h"
 
 namespace rtm {
+namespace {
+
+// One worker's libcurl client: its connection is kept across POSTs.
+class CurlPoster : public RtPoster {
+public:
+    explicit CurlPoster(const RtServer& server) : client_(client_options(server)) {}
+    RtReply post(const std::string& url, const MultipartBody& body, const Tick& uploaded) override {
+        return client_.post(url, body, {}, uploaded);
+    }
+
+private:
+    RtClient client_;
+};
+
+}  // namespace
+
+RtBackend curl_backend() {
+    RtBackend backend;
+    backend.make_poster = [](const RtServer& server) -> std::unique_ptr<RtPoster> {
+        return std::make_unique<CurlPoster>(server);
+    };
+    backend.find_message = [](const RtServer& server, const Target& target, const std::string& message_id,
+                              const RtBackend::Tick& tick) {
+        ClientOptions options = client_options(server);
+        // Bounded: the MTA waits, kept alive by tick, but not for ever.
+        options.timeout_seconds = std::min<long>(server.timeout, 60);
+        Rest2Client rest2(std::move(options), server.rest2_token);
+        return rest2.find_message(target, message_id, tick);
+    };
+    return backend;
+}
+
+const std::shared_ptr<RuntimeFamily>& RuntimeFamily::process() {
+    static const std::shared_ptr<RuntimeFamily> family = std::make_shared<RuntimeFamily>();
+    return family;
+}
 
 ClientOptions client_options(const RtServer& server) {
     ClientOptions options;
@@ -18,8 +58,8 @@ ClientOptions client_options(const RtServer& server) {
     return options;
 }
 
-ServerPool::ServerPool(const RtServer& server)
-    : server_(server), circuit_(circuit_for(server.url)), counters_(metrics::server(server.name)) {}
+ServerPool::ServerPool(const RtServer& server, std::shared_ptr<Circuit> circuit, const RtBackend& backend)
+    : server_(server), circuit_(std::move(circuit)), backend_(backend), counters_(metrics::server(server.name)) {}
 
 std::size_t ServerPool::waiting() const {
     std::lock_guard lock(mutex_);
@@ -45,7 +85,7 @@ void ServerPool::stop() {
 }
 
 std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
-    std::packaged_task<void(RtClient*)> task(std::move(job));
+    std::packaged_task<void(RtPoster*)> task(std::move(job));
     std::future<void> done = task.get_future();
     std::unique_lock lock(mutex_);
     if (stopping_) {  // stop() was called: RT is not asked
@@ -64,7 +104,7 @@ std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
 }
 
 void ServerPool::work() {
-    std::unique_ptr<RtClient> client;
+    std::unique_ptr<RtPoster> poster;
     std::unique_lock lock(mutex_);
     for (;;) {
         ++idle_;
@@ -74,13 +114,11 @@ void ServerPool::work() {
         Queued job = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
-        RtClient* use = nullptr;
-        if (Clock::now() < job.start_by) {
+        RtPoster* use = nullptr;
+        if (backend_.now() < job.start_by) {
             try {
-                if (!client) {
-                    client = std::make_unique<RtClient>(client_options(server_));
-                }
-                use = client.get();
+                if (!poster) poster = backend_.make_poster(server_);
+                use = poster.get();
             } catch (const std::exception& e) {
                 log::error("RT server " + server_.name + ": cannot make an HTTP client: " + e.what());
             }
@@ -94,8 +132,13 @@ void Runtime::stop_posting() const {
     for (const auto& [name, pool] : pools_) pool->stop();
 }
 
-Runtime::Runtime(Config config) : config_(std::move(config)), routes_(config_) {
-    for (const auto& [name, server] : config_.servers) pools_.emplace(name, std::make_unique<ServerPool>(server));
+Runtime::Runtime(Config config) : Runtime(std::move(config), curl_backend(), RuntimeFamily::process()) {}
+
+Runtime::Runtime(Config config, RtBackend backend, std::shared_ptr<RuntimeFamily> family)
+    : config_(std::move(config)), backend_(std::move(backend)), family_(std::move(family)), routes_(config_) {
+    for (const auto& [name, server] : config_.servers) {
+        pools_.emplace(name, std::make_unique<ServerPool>(server, family_->circuits.for_url(server.url), backend_));
+    }
     if (!config_.journal.empty()) {
         journal_ = Journal::open(config_.journal, config_.journal_expiry, journal_error_, true);
         if (!journal_error_.empty()) log::error("DUPLICATE JOURNAL UNAVAILABLE: " + journal_error_);

@@ -5,7 +5,6 @@
 #include "session.h"
 
 #include <algorithm>
-#include <atomic>
 #include <utility>
 #include <future>
 #include <map>
@@ -26,8 +25,8 @@ using Clock = std::chrono::steady_clock;
 // Seconds a journal claim outlives the longest a session can hold it.
 constexpr long kClaimMargin = 60;
 
-double seconds_since(Clock::time_point start) {
-    return std::chrono::duration<double>(Clock::now() - start).count();
+double seconds_between(Clock::time_point start, Clock::time_point end) {
+    return std::chrono::duration<double>(end - start).count();
 }
 
 std::string fixed(double v) {
@@ -59,8 +58,6 @@ std::string join_commas(const std::vector<std::string>& raws) {
     return s;
 }
 
-std::atomic<int> g_in_flight{0};
-
 // A journal operation failed: logged and counted.
 void journal_error(const std::string& what) {
     metrics::count_journal_error();
@@ -69,20 +66,23 @@ void journal_error(const std::string& what) {
 
 }  // namespace
 
-Session::InFlight::InFlight() { ++g_in_flight; }
-Session::InFlight::~InFlight() {
-    if (counted) --g_in_flight;
+Session::InFlight::InFlight(std::shared_ptr<RuntimeFamily> f) : family(std::move(f)) {
+    if (family) ++family->in_flight;
 }
-Session::InFlight::InFlight(InFlight&& other) noexcept : counted(std::exchange(other.counted, false)) {}
+Session::InFlight::~InFlight() {
+    if (family) --family->in_flight;
+}
+Session::InFlight::InFlight(InFlight&& other) noexcept : family(std::move(other.family)) { other.family.reset(); }
 Session::InFlight& Session::InFlight::operator=(InFlight&& other) noexcept {
     if (this != &other) {
-        if (counted) --g_in_flight;
-        counted = std::exchange(other.counted, false);
+        if (family) --family->in_flight;
+        family = std::move(other.family);
+        other.family.reset();
     }
     return *this;
 }
 
-int Session::in_flight() { return g_in_flight.load(); }
+int Session::in_flight() { return RuntimeFamily::process()->in_flight.load(); }
 
 Session::Session(RuntimeSource runtime, MtaApi& mta) : runtime_source_(std::move(runtime)), mta_(mta) {}
 
@@ -101,8 +101,10 @@ Verdict Session::reply(Verdict verdict, const std::string& rcode, const std::str
 Verdict Session::mail(const std::vector<std::string>& args) {
     tx_.reset();  // abort is not always called between transactions
     Transaction tx;
-    tx.started = Clock::now();
     tx.runtime = runtime_source_();
+    // Counted in its runtime's family; without one, in the process's.
+    tx.in_flight = InFlight(tx.runtime ? tx.runtime->family_ptr() : RuntimeFamily::process());
+    tx.started = tx.runtime ? tx.runtime->now() : Clock::now();
     if (!tx.runtime) {  // MAIL may be a "no reply" stage: RCPT repeats this
         tx_ = std::move(tx);
         return fail(Verdict::Tempfail, "451", "4.3.0", "rt-milter has no configuration loaded");
@@ -176,7 +178,8 @@ Verdict Session::route_rcpt(const std::vector<std::string>& args) {
         return reply(Verdict::Reject, "550", "5.7.1", unproven_text("<" + parsed.address->address() + ">"));
     }
     ServerPool& pool = tx_->runtime->pool(decision.route->server);
-    if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown))) {
+    if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown),
+                              tx_->runtime->now())) {
         return reply(Verdict::Tempfail, "451", "4.4.1", "RT is unavailable at the moment; try again later");
     }
     if (config.max_message_size > 0 && tx_->declared_size > config.max_message_size) {
@@ -220,6 +223,7 @@ std::optional<Verdict> Session::repeat_failure() {
 void Session::fail_internal() {
     if (!tx_) {  // MAIL itself failed: RCPT must still say so
         Transaction tx;  // (not tx_.emplace(): clang 14 rejects it for this nested type)
+        tx.in_flight = InFlight(RuntimeFamily::process());
         tx.started = Clock::now();
         tx_ = std::move(tx);
     }
@@ -270,7 +274,7 @@ Verdict Session::body(std::string_view chunk) {
 void Session::abort() { tx_.reset(); }
 
 void Session::tick() {
-    const auto now = Clock::now();
+    const auto now = tx_->runtime->now();
     if (now - last_progress_ >= std::chrono::seconds(2)) {
         last_progress_ = now;
         mta_.progress();
@@ -345,15 +349,15 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
     // One job per target, run by a worker of the target's RT server (a fixed
     // pool, max_concurrent strong); this thread keeps the MTA waiting.
     auto job_for = [&runtime](Delivery& d, std::string prefix, MessageView message) {
-        const auto queued = Clock::now();
+        const auto queued = runtime->now();
         ServerPool& pool = runtime->pool(d.server);
         const auto start_by = queued + std::chrono::seconds(pool.server().timeout);
         auto job = [&d, &runtime, &pool, queued, start_by, prefix = std::move(prefix),
-                    message = std::move(message)](RtClient* client) {
+                    message = std::move(message)](RtPoster* poster) {
             try {
-                if (!client) {
+                if (!poster) {
                     d.reply = classify_transport_failure(
-                        Clock::now() >= start_by ? "RT server " + d.server + " busy: all " +
+                        runtime->now() >= start_by ? "RT server " + d.server + " busy: all " +
                                                        std::to_string(pool.server().max_concurrent) +
                                                        " connections (max_concurrent) in use for " +
                                                        std::to_string(pool.server().timeout) + " s"
@@ -364,7 +368,7 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                     MultipartBody body(form_fields(d.target), prefix, message);
                     // Once RT has the whole request, a crash before its answer
                     // must not lead to a second copy on the retry: in doubt.
-                    RtClient::Tick uploaded;
+                    RtPoster::Tick uploaded;
                     if (!d.journal_key.empty() && runtime->journal()) {
                         uploaded = [&d, &runtime] {
                             if (Status s = runtime->journal()->uploaded(d.journal_key); !s) {
@@ -372,12 +376,12 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                             }
                         };
                     }
-                    d.reply = client->post(d.target.gateway_url(), body, {}, uploaded);
+                    d.reply = poster->post(d.target.gateway_url(), body, uploaded);
                 }
             } catch (const std::exception& e) {
                 d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
             }
-            d.seconds = seconds_since(queued);
+            d.seconds = seconds_between(queued, runtime->now());
         };
         return pool.submit(std::move(job), start_by);
     };
@@ -407,7 +411,7 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
         }
     }
     for (auto& f : posts) {
-        while (f.wait_for(std::chrono::seconds(1)) != std::future_status::ready) tick();
+        while (f.wait_for(runtime->backend().progress_poll) != std::future_status::ready) tick();
         f.get();
     }
 }
@@ -504,11 +508,8 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
     if (!server.rest2_token.empty() && message_id) {
         Rest2Finding finding;
         try {
-            ClientOptions options = client_options(server);
-            // Bounded: the MTA waits, kept alive by tick(), but not for ever.
-            options.timeout_seconds = std::min<long>(server.timeout, 60);
-            Rest2Client rest2(std::move(options), server.rest2_token);
-            finding = rest2.find_message(d.target, *message_id, [this] { tick(); });
+            // Bounded (curl_backend: at most 60 s): the MTA waits, kept alive by tick().
+            finding = tx_->runtime->backend().find_message(server, d.target, *message_id, [this] { tick(); });
         } catch (const std::exception& e) {
             finding = {Rest2Finding::Kind::Failed, std::string("internal error: ") + e.what()};
         }
@@ -558,7 +559,7 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
         // POST that never left (no free connection for a while, an internal
         // error) must not let one sender's fan-out open the circuit for all.
         if (d.attempted) {
-            pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures);
+            pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures, runtime.now());
             metrics::count_post(pool.counters(), d.reply, d.seconds);
             metrics::count_posted_bytes(d.posted_size);
         }
@@ -649,7 +650,7 @@ Verdict Session::finish_message() {
     }
     if (!tx_->message) data();
     if (Verdict v = capture(tx_->message->finish()); v != Verdict::Continue) return v;
-    last_progress_ = Clock::now();
+    last_progress_ = tx_->runtime->now();
 
     std::string summary;
     if (std::optional<Verdict> refused = apply_trust_policy(summary)) {
@@ -705,7 +706,7 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
                     d.server;
         line += ", " + fixed(d.seconds) + "s)";
     }
-    line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_since(tx_->started));
+    line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_between(tx_->started, tx_->runtime->now()));
     log::info(line);
 }
 

@@ -8,7 +8,8 @@
 // refused at RCPT when nothing later could prove it, else at end of message
 // the action is narrowed to its safe part or the message refused, as the
 // route's untrusted_action says. It talks to the MTA only through MtaApi,
-// and never throws to its caller.
+// to RT only through its Runtime's RtBackend (rt_poster.h), reads the time
+// from there too, and never throws to its caller.
 #pragma once
 
 #include <chrono>
@@ -78,7 +79,8 @@ public:
     void fail_internal();
 
     // Transactions (MAIL to end of message or abort) in progress in the
-    // whole process: the daemon drains them on stop.
+    // process's RuntimeFamily (the daemon's): it drains them on stop. A
+    // test's own family counts its sessions (RuntimeFamily::in_flight).
     static int in_flight();
 
     // The deliveries of the last end of message (tests and test mode read them).
@@ -92,12 +94,13 @@ private:
         RouteDecision decision;
         std::string downgraded_from;  // set when the trust policy narrowed decision.target.action
     };
-    struct InFlight {  // counts this transaction while it lives
-        InFlight();
+    struct InFlight {  // counts this transaction in its family while it lives
+        InFlight() = default;  // counts nothing
+        explicit InFlight(std::shared_ptr<RuntimeFamily> family);
         ~InFlight();
         InFlight(InFlight&&) noexcept;
         InFlight& operator=(InFlight&&) noexcept;
-        bool counted = true;
+        std::shared_ptr<RuntimeFamily> family;  // null: not counted
     };
     struct Transaction {
         InFlight in_flight;

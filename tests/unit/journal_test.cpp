@@ -4,6 +4,7 @@
 // with in_doubt = "retry"); a journal that cannot be opened tempfails (or
 // not, with on_journal_error = "continue"); the circuit opens after N
 // transport failures, answers 451 4.4.1 at RCPT, and closes after a probe.
+// RT is scripted behind the RT seam (fake_poster.h): no socket, no sleep.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -16,7 +17,7 @@
 #include <thread>
 
 #include "circuit.h"
-#include "fake_rt.h"
+#include "fake_poster.h"
 #include "journal.h"
 #include "journal_contract.h"
 #include "milter_fixtures.h"
@@ -26,10 +27,10 @@
 namespace rtm {
 namespace {
 
+using testing::FakeAnswer;
 using testing::FakeMta;
 using testing::FakeRequest;
-using testing::FakeResponse;
-using testing::FakeRt;
+using testing::FakeRtBackend;
 
 class TempDir {
 public:
@@ -233,13 +234,18 @@ TEST(Circuit, AnHttpAnswerResetsTheCountAndZeroDisables) {
     EXPECT_TRUE(off.allow(0, std::chrono::seconds(30)));
 }
 
-// RT's answer per queue field, with a switch the test flips between tries.
+// RT's answer per queue field, with switches the test flips between tries:
+// queue B not taken yet, RT silent after the whole request (in doubt), RT
+// holding its answer until released; queue D unreachable.
 struct ScriptedRt {
     std::atomic<bool> second_target_ok{false};
-    std::atomic<int> hang_ms{0};
-    FakeResponse operator()(const FakeRequest& r) {
-        if (r.field("queue") == "B" && !second_target_ok) return {200, "temporary failure - busy\n", {}};
-        return {200, "ok\n", std::chrono::milliseconds(hang_ms.load())};
+    std::atomic<bool> in_doubt{false};
+    std::atomic<bool> hold{false};
+    FakeAnswer operator()(const FakeRequest& r) {
+        if (r.field("queue") == "D") return FakeAnswer::unreachable();
+        if (r.field("queue") == "B" && !second_target_ok) return FakeAnswer::http(200, "temporary failure - busy\n");
+        if (in_doubt) return FakeAnswer::in_doubt();
+        return hold ? FakeAnswer::ok().held() : FakeAnswer::ok();
     }
 };
 
@@ -247,8 +253,8 @@ class JournalSession : public ::testing::Test {
 protected:
     TempDir dir;
     ScriptedRt script;
-    FakeRt rt{[this](const FakeRequest& r) { return script(r); }};
-    Config config = testing::make_config(rt.url());
+    FakeRtBackend rt{[this](const FakeRequest& r) { return script(r); }};
+    Config config = testing::make_config("http://rt.example.net");
     FakeMta mta;
 
     void SetUp() override {
@@ -261,7 +267,7 @@ protected:
     }
     Verdict attempt(const std::vector<std::string>& rcpts, const std::string& message_id = " <m1@example.org>",
                     const std::string& body = "body\r\n") {
-        auto runtime = std::make_shared<const Runtime>(config);  // a fresh Runtime: as after a restart
+        auto runtime = rt.runtime(config);  // a fresh Runtime: as after a restart
         Session s([runtime] { return runtime; }, mta);
         s.set_lead_space_kept(true);
         EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
@@ -314,7 +320,7 @@ TEST_F(JournalSession, AReusedMessageIdWithOtherContentIsAnotherMessage) {
 // Finding 9: the journal (senders, Message-IDs, targets) held the RT URL's
 // password in its keys.
 TEST_F(JournalSession, NoUrlPasswordInTheJournal) {
-    config.servers["rt"].url = rt.url().replace(0, 7, "http://rtuser:s3cret-pw@");
+    config.servers["rt"].url = "http://rtuser:s3cret-pw@rt.example.net";
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 1);
     std::string bytes;
@@ -328,7 +334,7 @@ TEST_F(JournalSession, NoUrlPasswordInTheJournal) {
 
 TEST_F(JournalSession, WithoutMessageIdTheDigestIdentifiesTheMessage) {
     auto send = [&](const std::string& body, const std::string& received) {
-        auto runtime = std::make_shared<const Runtime>(config);
+        auto runtime = rt.runtime(config);
         Session s([runtime] { return runtime; }, mta);
         s.mail({"<alice@example.org>"});
         s.rcpt({"<qA@example.com>"});
@@ -346,22 +352,20 @@ TEST_F(JournalSession, WithoutMessageIdTheDigestIdentifiesTheMessage) {
 }
 
 TEST_F(JournalSession, InDoubtIsNotPostedAgain) {
-    config.servers["rt"].timeout = 1;
     config.in_doubt = InDoubt::Delivered;  // no longer the default (in_doubt_test.cpp)
-    script.hang_ms = 2500;  // answers after the timeout
+    script.in_doubt = true;  // RT has the whole request and says nothing in time
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(posts_to("A"), 1);
-    script.hang_ms = 0;
+    script.in_doubt = false;
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 1) << "RT had the whole request: counted as delivered";
 }
 
 TEST_F(JournalSession, InDoubtRetryPolicyPostsAgain) {
-    config.servers["rt"].timeout = 1;
     config.in_doubt = InDoubt::Retry;
-    script.hang_ms = 2500;
+    script.in_doubt = true;
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
-    script.hang_ms = 0;
+    script.in_doubt = false;
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 2);
 }
@@ -370,15 +374,14 @@ TEST_F(JournalSession, InDoubtRetryPolicyPostsAgain) {
 // moment: the second finds the first's claim and answers 451 without
 // posting; its retry, once the first is done, is a duplicate.
 TEST_F(JournalSession, AClaimedTargetIsNotPostedBySecondSession) {
-    script.hang_ms = 1500;  // the first host's POST is still in RT's hands
+    script.hold = true;  // the first host's POST stays in RT's hands until released
     Verdict first = Verdict::Continue;
     std::thread host_a([&] { first = attempt({"<qA@example.com>"}); });
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (rt.requests().empty() && std::chrono::steady_clock::now() < until)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    ASSERT_EQ(rt.requests().size(), 1u) << "the first POST never reached RT";
+    EXPECT_TRUE(rt.wait_until_held(1)) << "the first POST never reached RT";
+    script.hold = false;
+    EXPECT_EQ(rt.requests().size(), 1u);
     FakeMta other_mta;
-    auto runtime = std::make_shared<const Runtime>(config);
+    auto runtime = rt.runtime(config);
     auto send_b = [&] {
         Session s([runtime] { return runtime; }, other_mta);
         s.set_lead_space_kept(true);
@@ -392,6 +395,7 @@ TEST_F(JournalSession, AClaimedTargetIsNotPostedBySecondSession) {
     };
     EXPECT_EQ(send_b(), Verdict::Tempfail);
     EXPECT_EQ(other_mta.rcode + " " + other_mta.xcode, "451 4.3.0");
+    rt.release();
     host_a.join();
     EXPECT_EQ(first, Verdict::Accept);
     EXPECT_EQ(send_b(), Verdict::Accept);
@@ -411,25 +415,34 @@ TEST_F(JournalSession, UnavailableJournalTempfailsUnlessTold) {
 TEST_F(JournalSession, CircuitOpensAtRcptAfterTransportFailures) {
     RtServer down;
     down.name = "down";
-    down.url = "http://127.0.0.1:2";  // refused; its own circuit (circuits are per URL, process-wide)
+    down.url = "http://down.example.net";  // its own circuit (per URL, in this test's family)
     down.timeout = 2;
     down.circuit_failures = 2;
     down.circuit_cooldown = 60;
     config.servers["down"] = down;
-    circuit_for(down.url)->record(true, 2);  // closed, whatever ran before in this process
     Route r = testing::make_route("d", "example.com");
     r.server = "down";
+    r.queue = "D";  // unreachable
     config.routes.push_back(r);
     config.journal = "";
     EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.4.1");
     EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Tempfail);
-    EXPECT_EQ(circuit_for("http://127.0.0.1:2")->state(), Circuit::State::Open);
-    auto runtime = std::make_shared<const Runtime>(config);
+    EXPECT_EQ(rt.family().circuits.for_url(down.url)->state(), Circuit::State::Open);
+    mta.rcode.clear();
+    auto runtime = rt.runtime(config);
     Session s([runtime] { return runtime; }, mta);
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
     EXPECT_EQ(s.rcpt({"<d@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.4.1");
     EXPECT_EQ(s.rcpt({"<qA@example.com>"}), Verdict::Continue);  // other servers unaffected
+    EXPECT_EQ(rt.requests().size(), 2u) << "no POST while open";
+    // After the cool-down (of the fake clock) one probe goes through; RT
+    // answering closes the circuit.
+    rt.advance(std::chrono::seconds(61));
+    config.routes.back().queue = "General";
+    EXPECT_EQ(attempt({"<d@example.com>"}), Verdict::Accept);
+    EXPECT_EQ(rt.family().circuits.for_url(down.url)->state(), Circuit::State::Closed);
 }
 
 }  // namespace

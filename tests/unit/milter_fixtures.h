@@ -1,8 +1,11 @@
 // milter_fixtures.h — shared pieces for the milter unit tests: a Config
 // built in code (no TOML) with one route of each kind, and FakeMta, an
-// MtaApi that records what the Session asked of the MTA.
+// MtaApi that records what the Session asked of the MTA (and can act when
+// it is told of progress). RT's side is fake_poster.h (no socket) or
+// fake_rt.h (loopback HTTP, for what goes on the wire).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -56,6 +59,7 @@ struct FakeMta : MtaApi {
     int progress_calls = 0;
     bool delete_fails = false;
     std::map<std::string, std::string> macros;  // further ones, e.g. {"{auth_authen}", "alice"}
+    std::function<void()> on_progress;          // e.g. release a held RT answer
 
     std::string macro(const char* name) override {
         if (auto it = macros.find(name); it != macros.end()) return it->second;
@@ -72,7 +76,10 @@ struct FakeMta : MtaApi {
         deleted.push_back(raw);
         return !delete_fails;
     }
-    void progress() override { ++progress_calls; }
+    void progress() override {
+        ++progress_calls;
+        if (on_progress) on_progress();
+    }
 };
 
 }  // namespace rtm::testing

@@ -1,7 +1,11 @@
-// session_test.cpp — Session through a fake MTA against a fake RT on
-// loopback: every row of the verdict table, per-recipient refusals at
-// RCPT, message reconstruction, one POST per distinct target, progress
-// while RT is slow, size limits, and what is posted byte for byte.
+// session_test.cpp — Session through a fake MTA against a scripted RT
+// behind the RT seam (fake_poster.h: no socket, no sleep): every row of the
+// verdict table, per-recipient refusals at RCPT, message reconstruction,
+// one POST per distinct target, progress while RT is slow, the per-server
+// cap on POSTs, size limits, and what is posted byte for byte. What only the
+// wire shows (the request line, curl's errors, redirects and the deadline
+// from the configuration) is checked through libcurl against FakeRt on
+// loopback.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,6 +13,7 @@
 #include <map>
 #include <thread>
 
+#include "fake_poster.h"
 #include "fake_rt.h"
 #include "milter_fixtures.h"
 #include "session.h"
@@ -16,25 +21,32 @@
 namespace rtm {
 namespace {
 
+using testing::FakeAnswer;
 using testing::FakeMta;
 using testing::FakeRequest;
 using testing::FakeResponse;
 using testing::FakeRt;
+using testing::FakeRtBackend;
 
-// RT's answer per queue field: "ok", "refused", "temporary", "500".
-FakeResponse answer_by_queue(const FakeRequest& r) {
+// RT's answer per queue field: "ok", "refused", "temporary", "500"; "slow"
+// takes 3.5 s of the fake clock and answers once the MTA was told of progress.
+FakeAnswer answer_by_queue(const FakeRequest& r) {
     const std::string q = r.field("queue");
-    if (q == "refused") return {200, "not ok - operation unsuccessful\n", {}};
-    if (q == "temporary") return {200, "temporary failure - operation unsuccessful\n", {}};
-    if (q == "500") return {500, "oops", {}};
-    if (q == "slow") return {200, "ok\n", std::chrono::milliseconds(3500)};
-    return {200, "ok\n", {}};
+    if (q == "refused") return FakeAnswer::not_ok();
+    if (q == "temporary") return FakeAnswer::temporary();
+    if (q == "500") return FakeAnswer::http(500, "oops");
+    if (q == "slow") {
+        FakeAnswer slow = FakeAnswer::ok().held();
+        slow.takes = std::chrono::milliseconds(3500);
+        return slow;
+    }
+    return FakeAnswer::ok();
 }
 
 class SessionTest : public ::testing::Test {
 protected:
-    FakeRt rt{answer_by_queue};
-    Config config = testing::make_config(rt.url());
+    FakeRtBackend rt{answer_by_queue};
+    Config config = testing::make_config("http://rt.example.net");
     FakeMta mta;
     std::shared_ptr<const Runtime> runtime;
     std::optional<Session> session;
@@ -47,7 +59,7 @@ protected:
         config.routes.push_back(r);
     }
     Session& start() {
-        runtime = std::make_shared<const Runtime>(config);
+        runtime = rt.runtime(config);
         session.emplace([this] { return runtime; }, mta);
         session->set_lead_space_kept(true);
         session->connect("client.example.net", "192.0.2.1");
@@ -66,6 +78,28 @@ protected:
         return s.end_of_message();
     }
 };
+
+// The same through libcurl to an HTTP server on loopback: what goes on the wire.
+TEST(SessionWire, DeliveredIsPostedToTheMailGateway) {
+    FakeRt rt([](const FakeRequest&) { return FakeResponse{}; });
+    auto runtime = std::make_shared<const Runtime>(testing::make_config(rt.url()), curl_backend(),
+                                                   std::make_shared<RuntimeFamily>());
+    FakeMta mta;
+    Session s([runtime] { return runtime; }, mta);
+    s.set_lead_space_kept(true);
+    ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
+    s.rcpt({"<rt@example.com>"});
+    s.header("Subject", " printer");
+    s.end_of_headers();
+    s.body("Hello.\r\n");
+    EXPECT_EQ(s.end_of_message(), Verdict::Accept);
+    EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
+    auto requests = rt.requests();
+    ASSERT_EQ(requests.size(), 1u);
+    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"), std::string::npos);
+    EXPECT_EQ(requests[0].field("queue"), "General");
+    EXPECT_EQ(requests[0].field("message"), "Return-Path: <alice@example.org>\nSubject: printer\n\nHello.\n");
+}
 
 TEST_F(SessionTest, DeliveredRemovesTheRtRecipientAndAccepts) {
     EXPECT_EQ(send({"<rt@example.com>"}), Verdict::Accept);
@@ -128,6 +162,7 @@ TEST_F(SessionTest, Http500Tempfails) {
     EXPECT_EQ(mta.text, "message for <t@example.com> not delivered: RT did not take it; try again later");
 }
 
+// Through libcurl: curl's own words reach the log line, not the sender.
 TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     RtServer down;
     down.name = "down";
@@ -135,6 +170,9 @@ TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     down.timeout = 5;
     config.servers["down"] = down;
     add_queue_route("d", "General", "down");
+    runtime = std::make_shared<const Runtime>(config, curl_backend(), rt.family_ptr());  // libcurl, a closed port
+    session.emplace([this] { return runtime; }, mta);
+    session->set_lead_space_kept(true);
     ::testing::internal::CaptureStderr();
     EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
     const std::string log = ::testing::internal::GetCapturedStderr();
@@ -460,10 +498,30 @@ TEST_F(SessionTest, InternalErrorInANoReplyStageIsATempfailAtEndOfMessage) {
     EXPECT_TRUE(rt.requests().empty());
 }
 
+// RT takes 3.5 s (of the fake clock) and answers only once the MTA has
+// been told the session is still there.
 TEST_F(SessionTest, SlowRtKeepsTheMtaWaitingWithProgress) {
     add_queue_route("slow", "slow");
+    mta.on_progress = [this] { rt.release(); };
     EXPECT_EQ(send({"<slow@example.com>"}), Verdict::Accept);
     EXPECT_GE(mta.progress_calls, 1);
+}
+
+TEST_F(SessionTest, AnUnreachableRtIs441AndCountsTowardsTheCircuit) {
+    config.servers["rt"].circuit_failures = 2;
+    add_queue_route("d", "down");
+    FakeRtBackend down([](const FakeRequest&) { return FakeAnswer::unreachable(); });
+    runtime = down.runtime(config);
+    session.emplace([this] { return runtime; }, mta);
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
+    EXPECT_EQ(mta.rcode + " " + mta.xcode, "451 4.4.1");
+    EXPECT_EQ(runtime->pool("rt").circuit().consecutive_failures(), 1);
+    EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
+    ::testing::internal::GetCapturedStderr();
+    EXPECT_EQ(runtime->pool("rt").circuit().state(), Circuit::State::Open);
+    EXPECT_EQ(rt.family().circuits.for_url(config.servers["rt"].url)->state(), Circuit::State::Closed)
+        << "another family's circuits are its own";
 }
 
 TEST_F(SessionTest, ANewMailResetsTheTransaction) {
@@ -474,33 +532,33 @@ TEST_F(SessionTest, ANewMailResetsTheTransaction) {
     ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
     s.rcpt({"<bob@example.com>"});
     EXPECT_EQ(s.data(), Verdict::Accept);
-    EXPECT_EQ(Session::in_flight(), 0);  // not ours: done at DATA
+    EXPECT_EQ(rt.family().in_flight, 0);  // not ours: done at DATA
     ASSERT_EQ(s.mail({"<dave@example.org>"}), Verdict::Continue);
     s.rcpt({"<rt@example.com>"});
-    EXPECT_EQ(Session::in_flight(), 1);
+    EXPECT_EQ(rt.family().in_flight, 1);
+    EXPECT_EQ(Session::in_flight(), 0) << "the test's family, not the process's";
     s.abort();
-    EXPECT_EQ(Session::in_flight(), 0);
+    EXPECT_EQ(rt.family().in_flight, 0);
 }
 
 // Findings 4 and 5: POSTs to one server are capped by its fixed pool of
 // max_concurrent workers, not a thread per target; a POST that waited too
 // long for a worker is "busy", which is no failure to reach RT: one
-// sender's fan-out must not open the circuit for every other sender.
+// sender's fan-out must not open the circuit for every other sender. Each
+// POST takes 1.5 s of the fake clock; the first is held until all three are
+// queued, so the third has waited 3 s (more than timeout) for the one worker.
 TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
-    std::atomic<int> in_flight{0}, most{0};
-    FakeRt rt([&](const FakeRequest&) {
-        const int now = ++in_flight;
-        for (int seen = most; now > seen && !most.compare_exchange_weak(seen, now);) {
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-        --in_flight;
-        return FakeResponse{};
+    std::atomic<bool> first{true};
+    FakeRtBackend rt([&](const FakeRequest&) {
+        FakeAnswer a = first.exchange(false) ? FakeAnswer::ok().held() : FakeAnswer::ok();
+        a.takes = std::chrono::milliseconds(1500);
+        return a;
     });
-    Config config = testing::make_config(rt.url());
+    Config config = testing::make_config("http://rt.example.net");
     config.servers["rt"].max_concurrent = 1;
     config.servers["rt"].timeout = 2;  // the third POST waits 3 s for the one worker: busy
     config.servers["rt"].circuit_failures = 1;
-    auto runtime = std::make_shared<const Runtime>(config);
+    auto runtime = rt.runtime(config);
     FakeMta mta;
     Session s([runtime] { return runtime; }, mta);
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
@@ -510,18 +568,26 @@ TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
     s.header("Subject", " fan-out");
     s.end_of_headers();
     ::testing::internal::CaptureStderr();
-    EXPECT_EQ(s.end_of_message(), Verdict::Tempfail);
+    Verdict verdict = Verdict::Continue;
+    std::thread eom([&] { verdict = s.end_of_message(); });
+    const ServerPool& pool = runtime->pool("rt");
+    EXPECT_TRUE(rt.wait_until_held(1));
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a broken test's bound
+    while (pool.waiting() < 2 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();  // the other two queued
+    EXPECT_EQ(pool.in_progress(), 1u) << "max_concurrent = 1: one POST in RT's hands at a time";
+    rt.release();
+    eom.join();
+    EXPECT_EQ(verdict, Verdict::Tempfail);
     const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(log.find("-> open"), std::string::npos) << log;  // not even for a moment
     EXPECT_EQ(mta.text, "message for <ticket+3@example.com> not delivered: RT is busy; try again later");
     EXPECT_EQ(rt.requests().size(), 2u);
-    EXPECT_EQ(most.load(), 1);
     EXPECT_EQ(runtime->pool("rt").circuit().state(), Circuit::State::Closed);
     ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
     EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Continue) << mta.rcode << " " << mta.text;
 }
 
-// Findings 8 and 9, as configured: [rt] redirect_hosts and deadline reach
+// Through libcurl, on the wire. Findings 8 and 9, as configured: [rt] redirect_hosts and deadline reach
 // each worker's client. RT redirects to "localhost" (another host name for
 // the same server): refused unless listed; a dripping RT is cut at deadline.
 TEST(SessionServerOptions, RedirectHostsAndDeadlineComeFromTheConfiguration) {
@@ -538,7 +604,7 @@ TEST(SessionServerOptions, RedirectHostsAndDeadlineComeFromTheConfiguration) {
     });
     elsewhere = "http://localhost:" + rt.url().substr(rt.url().rfind(':') + 1) + "/REST/1.0/NoAuth/mail-gateway";
     auto deliver = [&](Config config) {
-        auto runtime = std::make_shared<const Runtime>(config);
+        auto runtime = std::make_shared<const Runtime>(config, curl_backend(), std::make_shared<RuntimeFamily>());
         FakeMta mta;
         Session s([runtime] { return runtime; }, mta);
         s.mail({"<alice@example.org>"});

@@ -1,5 +1,5 @@
 // session_trust_test.cpp — the trust policy through Session, a fake MTA and
-// a fake RT: what RT receives (the action field) for a proven sender (SMTP
+// a scripted RT behind the RT seam (fake_poster.h, no socket): what RT receives (the action field) for a proven sender (SMTP
 // AUTH, a trusted network, an IPv4-mapped client, trusted DMARC/DKIM
 // results with this message's queue id) and for an unproven one
 // (downgraded; refused at RCPT when nothing later could prove it, else at
@@ -10,7 +10,7 @@
 
 #include <filesystem>
 
-#include "fake_rt.h"
+#include "fake_poster.h"
 #include "milter_fixtures.h"
 #include "session.h"
 
@@ -19,15 +19,14 @@ namespace {
 
 using testing::FakeMta;
 using testing::FakeRequest;
-using testing::FakeResponse;
-using testing::FakeRt;
+using testing::FakeRtBackend;
 
 const std::string kDmarcPass = " mx.example.com/4ABC123; dmarc=pass (p=reject dis=none) header.from=example.org";
 
 class SessionTrust : public ::testing::Test {
 protected:
-    FakeRt rt{[](const FakeRequest&) { return FakeResponse{}; }};
-    Config config = testing::make_config(rt.url());
+    FakeRtBackend rt;  // every POST delivered
+    Config config = testing::make_config("http://rt.example.net");
     FakeMta mta;  // queue id (macro i) 4ABC123
     std::shared_ptr<const Runtime> runtime;
     std::optional<Session> session;
@@ -53,7 +52,7 @@ protected:
         throw std::logic_error("no route " + local);
     }
     Session& start() {
-        runtime = std::make_shared<const Runtime>(config);
+        runtime = rt.runtime(config);
         session.emplace([this] { return runtime; }, mta);
         session->set_lead_space_kept(true);
         session->connect("client.example.net", client, parse_ip_address(client));
