@@ -11,11 +11,6 @@
 #include <string>
 #include <string_view>
 
-// Not used here: ascii_lower moved to relay/text.h, and milter/address.h
-// and milter/session.cpp still reach it through this file. Drop this
-// include once they include text.h themselves.
-#include "text.h"
-
 namespace rtm {
 
 // What is wrong with a value, or nothing when it is good.

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "multipart.h"
 #include "rest2_client.h"
+#include "text.h"
 #include "url.h"
 
 namespace rtm {
@@ -52,11 +53,6 @@ std::string unproven_text(const std::string& rcpt) {
     return rcpt + ": this action needs an authenticated sender";
 }
 
-std::string join_commas(const std::vector<std::string>& raws) {
-    std::string s;
-    for (const std::string& r : raws) s += (s.empty() ? "" : ",") + r;
-    return s;
-}
 
 // A journal operation failed: logged and counted.
 void journal_error(const std::string& what) {
@@ -120,7 +116,7 @@ Verdict Session::mail(const std::vector<std::string>& args) {
         }
     }
     for (std::size_t i = 1; i < args.size(); ++i) {
-        if (args[i].size() > 5 && ascii_lower(args[i].substr(0, 5)) == "size=") {
+        if (args[i].size() > 5 && istarts_with(args[i], "size=")) {
             tx.declared_size = std::strtoull(args[i].c_str() + 5, nullptr, 10);
         }
     }
@@ -481,7 +477,7 @@ std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held
             release_claims(deliveries);
             held = s.is_ok();
             if (!s) return s.error();
-            return join_commas(d.recipients) + " -> " + describe_target(d) +
+            return join(d.recipients, ",") + " -> " + describe_target(d) +
                    ": being delivered by another session/host" + (claim.holder.empty() ? "" : " (" + claim.holder + ")");
         }
     }
@@ -541,7 +537,7 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
         d.from_journal = true;
         d.in_doubt_note = "in doubt: " + why + ", counted as delivered (in_doubt = delivered)";
         d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
-        log::warning(log_head() + " " + join_commas(d.recipients) +
+        log::warning(log_head() + " " + join(d.recipients, ",") +
                      ": RT received this message earlier and never answered; counted as delivered "
                      "(in_doubt = delivered, " + why + "), not posted again");
     } else {
@@ -694,10 +690,10 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
         std::vector<std::string> names;
         for (const std::string& name : tx_->message->rt_header_names())
             if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
-        line += ", rt_headers_removed=" + join_commas(names);
+        line += ", rt_headers_removed=" + join(names, ",");
     }
     for (const Delivery& d : deliveries) {
-        line += ", rt=" + join_commas(d.recipients) + " -> " + describe_target(d) + " (" +
+        line += ", rt=" + join(d.recipients, ",") + " -> " + describe_target(d) + " (" +
                 std::string(to_string(d.reply.kind)) + ", " + d.reply.summary();
         if (!d.in_doubt_note.empty() && !d.from_journal) line += ", " + d.in_doubt_note;
         // RT's own gateway never says 403: a web server in front of it does.

@@ -75,32 +75,34 @@ double sample(const std::string& text, const std::string& series) {
 }
 
 TEST(Metrics, ExpositionCountsAndCumulativeBuckets) {
-    metrics::ServerCounters& s = metrics::server("unit-test-server");
-    const std::string before = metrics::render({});
-    const double ok_before = sample(before, "rt_milter_posts_total{server=\"unit-test-server\",outcome=\"ok\"}");
+    // The counters are the process's: a server name of its own per run keeps
+    // repeated runs (--gtest_repeat) apart.
+    static int run = 0;
+    const std::string name = "unit-test-server-" + std::to_string(++run);
+    metrics::ServerCounters& s = metrics::server(name);
     metrics::count_post(s, classify_http(200, "OK", "ok\n"), 0.07);
     metrics::count_post(s, classify_http(200, "OK", "ok\n"), 3.0);
     metrics::count_post(s, classify_http(503, "Service Unavailable", "busy"), 0.2);
     metrics::Present present;
     present.configured = true;
     present.in_flight = 3;
-    present.servers.push_back({"unit-test-server", "open", 2, 1, 4});
+    present.servers.push_back({name, "open", 2, 1, 4});
     const std::string text = metrics::render(present);
-    EXPECT_EQ(sample(text, "rt_milter_posts_total{server=\"unit-test-server\",outcome=\"ok\"}"), ok_before + 2);
-    EXPECT_GE(sample(text, "rt_milter_posts_total{server=\"unit-test-server\",outcome=\"temporary_failure\"}"), 1);
+    EXPECT_EQ(sample(text, "rt_milter_posts_total{server=\"" + name + "\",outcome=\"ok\"}"), 2);
+    EXPECT_GE(sample(text, "rt_milter_posts_total{server=\"" + name + "\",outcome=\"temporary_failure\"}"), 1);
     // cumulative: 0.07 in le=0.1, 0.2 in le=0.25, 3.0 in le=5 and every bucket after
-    const std::string b = "rt_milter_post_duration_seconds_bucket{server=\"unit-test-server\",le=";
+    const std::string b = "rt_milter_post_duration_seconds_bucket{server=\"" + name + "\",le=";
     EXPECT_EQ(sample(text, b + "\"0.05\"}"), 0);
     EXPECT_EQ(sample(text, b + "\"0.1\"}"), 1);
     EXPECT_EQ(sample(text, b + "\"0.25\"}"), 2);
     EXPECT_EQ(sample(text, b + "\"5\"}"), 3);
     EXPECT_EQ(sample(text, b + "\"+Inf\"}"), 3);
-    EXPECT_EQ(sample(text, "rt_milter_post_duration_seconds_count{server=\"unit-test-server\"}"), 3);
-    EXPECT_NEAR(sample(text, "rt_milter_post_duration_seconds_sum{server=\"unit-test-server\"}"), 3.27, 1e-9);
+    EXPECT_EQ(sample(text, "rt_milter_post_duration_seconds_count{server=\"" + name + "\"}"), 3);
+    EXPECT_NEAR(sample(text, "rt_milter_post_duration_seconds_sum{server=\"" + name + "\"}"), 3.27, 1e-9);
     EXPECT_EQ(sample(text, "rt_milter_transactions_in_flight"), 3);
-    EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"unit-test-server\",state=\"open\"}"), 1);
-    EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"unit-test-server\",state=\"closed\"}"), 0);
-    EXPECT_EQ(sample(text, "rt_milter_posts_waiting{server=\"unit-test-server\"}"), 2);
+    EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"" + name + "\",state=\"open\"}"), 1);
+    EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"" + name + "\",state=\"closed\"}"), 0);
+    EXPECT_EQ(sample(text, "rt_milter_posts_waiting{server=\"" + name + "\"}"), 2);
     EXPECT_NE(s.last_error().find("503 Service Unavailable"), std::string::npos) << s.last_error();
     // every family announced once, before its samples
     EXPECT_NE(text.find("# TYPE rt_milter_post_duration_seconds histogram\n"), std::string::npos);
