@@ -4,14 +4,14 @@
 // problem is collected with its source position, and the rules that span
 // tables (route.server names a server, no two routes share an address),
 // the secret files of a locked gateway (their owners depend on `user`) and
-// the one about the whole file (at least one [[route]]) run after the walk. Nothing here throws past load_config_*. config_keys()
-// lists every key from the same tables, for the man page test.
+// the one about the whole file (at least one [[route]]) run after the walk. Nothing here throws
+// past load_config_*. config_keys() lists every key from the same tables, for the man page test.
 #include "config.h"
 #include "postgresql_conninfo.h"
 
 #include <pwd.h>
-#include <unistd.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -194,9 +194,10 @@ constexpr Named<OnRefusal> kOnRefusal[] = {{"reject", OnRefusal::Reject},
                                            {"accept", OnRefusal::Accept}};
 constexpr Named<OnJournalError> kOnJournalError[] = {{"tempfail", OnJournalError::Tempfail},
                                                      {"continue", OnJournalError::Continue}};
-constexpr Named<InDoubt> kInDoubt[] = {{"delivered", InDoubt::Delivered}, {"retry", InDoubt::Retry}};
+constexpr Named<InDoubt> kInDoubt[] = {{"delivered", InDoubt::Delivered},
+                                       {"retry", InDoubt::Retry}};
 constexpr Named<UntrustedAction> kUntrustedAction[] = {{"downgrade", UntrustedAction::Downgrade},
-                                                        {"reject", UntrustedAction::Reject}};
+                                                       {"reject", UntrustedAction::Reject}};
 constexpr Named<ExtensionMode> kExtensionModes[] = {{"queue", ExtensionMode::Queue},
                                                     {"ticket", ExtensionMode::Ticket},
                                                     {"action", ExtensionMode::Action}};
@@ -245,9 +246,9 @@ void read_table(const toml::table& table, std::string_view key, const Field<Targ
             std::find_if(std::begin(fields), std::end(fields),
                          [&name = name](const Field<Target>& f) { return f.name == name.str(); });
         if (field == std::end(fields)) {
-            diagnostics.report(
-                name.source(), child_key(key, name.str()),
-                "unknown key; allowed here: " + join(fields, ", ", [](const auto& f) { return f.name; }));
+            diagnostics.report(name.source(), child_key(key, name.str()),
+                               "unknown key; allowed here: " +
+                                   join(fields, ", ", [](const auto& f) { return f.name; }));
         } else {
             field->read(Slot{node, child_key(key, name.str()), diagnostics}, out);
         }
@@ -263,8 +264,9 @@ void read_table(const toml::table& table, std::string_view key, const Field<Targ
 void read_header_files(const Slot& slot, RtServer& server) {
     const auto* table = slot.node.as_table();
     if (table == nullptr) {
-        return wrong_type(slot, "a table of header names and files, e.g. { \"X-RT-Gateway-Secret\" = "
-                                "\"/etc/rt-milter/gateway.secret\" }");
+        return wrong_type(slot,
+                          "a table of header names and files, e.g. { \"X-RT-Gateway-Secret\" = "
+                          "\"/etc/rt-milter/gateway.secret\" }");
     }
     std::vector<HeaderFile> files;
     bool good = true;
@@ -276,8 +278,9 @@ void read_header_files(const Slot& slot, RtServer& server) {
             return iequals(f.name, file.name);
         });
         if (!named || twice) {
-            slot.diagnostics.report(name.source(), entry.key,
-                                    twice ? "the same header twice (names compare ignoring case)" : named.error());
+            slot.diagnostics.report(
+                name.source(), entry.key,
+                twice ? "the same header twice (names compare ignoring case)" : named.error());
             good = false;
         } else if (read_string(entry, file.path, check_absolute_path)) {
             files.push_back(std::move(file));
@@ -305,7 +308,8 @@ constexpr Field<RtServer> kServerFields[] = {
      [](const Slot& s, RtServer& server) { read_integer(s, 0, 1000, server.circuit_failures); }},
     {"circuit_cooldown",
      [](const Slot& s, RtServer& server) { read_integer(s, 1, 3600, server.circuit_cooldown); }},
-    {"deadline", [](const Slot& s, RtServer& server) { read_integer(s, 1, 7200, server.deadline); }},
+    {"deadline",
+     [](const Slot& s, RtServer& server) { read_integer(s, 1, 7200, server.deadline); }},
     {"redirect_hosts",
      [](const Slot& s, RtServer& server) {
          if (read_string_list(s, server.redirect_hosts, check_host_name))
@@ -314,7 +318,9 @@ constexpr Field<RtServer> kServerFields[] = {
     {"strip_rt_headers",
      [](const Slot& s, RtServer& server) { read_bool(s, server.strip_rt_headers); }},
     {"client_cert",
-     [](const Slot& s, RtServer& server) { read_string(s, server.client_cert, check_client_cert); }},
+     [](const Slot& s, RtServer& server) {
+         read_string(s, server.client_cert, check_client_cert);
+     }},
     {"client_key",
      [](const Slot& s, RtServer& server) {
          read_string(s, server.client_key, check_optional_absolute_path);
@@ -400,13 +406,15 @@ Route read_route(const toml::table& table, const Slot& entry) {
 
 void read_networks(const Slot& slot, std::vector<Network>& out) {
     const auto* array = slot.node.as_array();
-    if (array == nullptr) return wrong_type(slot, "an array of networks, e.g. [\"192.0.2.0/24\", \"2001:db8::/32\"]");
+    if (array == nullptr)
+        return wrong_type(slot, "an array of networks, e.g. [\"192.0.2.0/24\", \"2001:db8::/32\"]");
     std::vector<Network> networks(array->size());
     bool good = true;
     for (std::size_t i = 0; i < array->size(); ++i) {
         const Slot entry{(*array)[i], element_key(slot.key, i), slot.diagnostics};
         std::string text;
-        if (!read_string(entry, text) || !entry.accept(parse_network(text, networks[i]))) good = false;
+        if (!read_string(entry, text) || !entry.accept(parse_network(text, networks[i])))
+            good = false;
     }
     if (good) out = std::move(networks);
 }
@@ -489,18 +497,24 @@ constexpr Field<TopLevel> kTopLevelFields[] = {
     {"journal",
      [](const Slot& s, TopLevel& t) {
          read_string(s, t.config.journal, [](std::string_view v) {
-             return is_postgresql_conninfo(v) ? check_postgresql_conninfo(v) : check_optional_absolute_path(v);
+             return is_postgresql_conninfo(v) ? check_postgresql_conninfo(v)
+                                              : check_optional_absolute_path(v);
          });
      }},
     {"journal_expiry",
      [](const Slot& s, TopLevel& t) { read_integer(s, 60, 31536000, t.config.journal_expiry); }},
     {"on_journal_error",
-     [](const Slot& s, TopLevel& t) { read_choice(s, kOnJournalError, t.config.on_journal_error); }},
+     [](const Slot& s, TopLevel& t) {
+         read_choice(s, kOnJournalError, t.config.on_journal_error);
+     }},
     {"in_doubt", [](const Slot& s, TopLevel& t) { read_choice(s, kInDoubt, t.config.in_doubt); }},
     // trust policy
     {"untrusted_action",
-     [](const Slot& s, TopLevel& t) { read_choice(s, kUntrustedAction, t.config.untrusted_action); }},
-    {"trusted_networks", [](const Slot& s, TopLevel& t) { read_networks(s, t.config.trusted_networks); }},
+     [](const Slot& s, TopLevel& t) {
+         read_choice(s, kUntrustedAction, t.config.untrusted_action);
+     }},
+    {"trusted_networks",
+     [](const Slot& s, TopLevel& t) { read_networks(s, t.config.trusted_networks); }},
     {"trusted_authserv_ids",
      [](const Slot& s, TopLevel& t) { read_authserv_ids(s, t.config.trusted_authserv_ids); }},
     {"authserv_id_with_job_id",
@@ -529,10 +543,11 @@ void check_routes(const TopLevel& top, Diagnostics& diagnostics) {
         const auto& source = top.route_sources[i];
         // A missing [rt] is reported once, not once per route.
         if (route.server != "rt" && !config.servers.contains(route.server)) {
-            diagnostics.report(
-                source.table->get("server")->source(), child_key(source.key, "server"),
-                "no RT server named " + quoted(route.server) + "; the servers are " +
-                    join(config.servers, ", ", [](const auto& entry) { return quoted(entry.first); }));
+            diagnostics.report(source.table->get("server")->source(),
+                               child_key(source.key, "server"),
+                               "no RT server named " + quoted(route.server) + "; the servers are " +
+                                   join(config.servers, ", ",
+                                        [](const auto& entry) { return quoted(entry.first); }));
         }
         if (route.local_part.empty()) continue;  // its bad address is reported already
         const auto [first, inserted] =
@@ -562,7 +577,8 @@ std::vector<uid_t> secret_file_owners(const Config& config) {
 bool loopback_url(const std::string& url) {
     const auto start = url.find("://");
     if (start == std::string::npos) return false;
-    std::string host = ascii_lower(url.substr(start + 3, url.find_first_of("/?#", start + 3) - start - 3));
+    std::string host =
+        ascii_lower(url.substr(start + 3, url.find_first_of("/?#", start + 3) - start - 3));
     if (const auto at = host.rfind('@'); at != std::string::npos) host.erase(0, at + 1);
     if (host.starts_with("[::1]")) return true;
     host = host.substr(0, host.find(':'));
@@ -581,7 +597,8 @@ void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& dia
             name == "rt" ? root["rt"].as_table() : root["servers"][name].as_table();
         if (table == nullptr) continue;
         auto report = [&](std::string_view key, std::string what) {
-            diagnostics.report(table->get(key)->source(), prefix + "." + std::string(key), std::move(what));
+            diagnostics.report(table->get(key)->source(), prefix + "." + std::string(key),
+                               std::move(what));
         };
         // As written (a value that was refused already still counts as
         // given; "" and {} are the defaults, none).
@@ -593,7 +610,8 @@ void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& dia
         const bool cert = given("client_cert"), key = given("client_key");
         if (cert != key) {
             report(cert ? "client_cert" : "client_key",
-                   "client_cert and client_key go together: set both (the certificate and its private key), or "
+                   "client_cert and client_key go together: set both (the certificate and its "
+                   "private key), or "
                    "neither");
         }
         const bool http = istarts_with(server.url, "http://");
@@ -611,8 +629,11 @@ void check_secret_files(const toml::table& root, TopLevel& top, Diagnostics& dia
         if (!server.rest2_token_file.empty()) {
             if (http && !loopback_url(server.url)) {
                 report("rest2_token_file", "needs an https:// url (or an RT on this host): over " +
-                                               quoted(server.url) + " the token would travel in clear text");
-            } else if (Status s = read_header_file(server.rest2_token_file, owners, server.rest2_token); !s) {
+                                               quoted(server.url) +
+                                               " the token would travel in clear text");
+            } else if (Status s =
+                           read_header_file(server.rest2_token_file, owners, server.rest2_token);
+                       !s) {
                 report("rest2_token_file", s.error());
             }
         }
@@ -683,7 +704,8 @@ LoadResult load_config_string(std::string_view text, const std::string& path) {
     // comes last. (A `route` key of the wrong type has its own error.)
     const toml::node* route = root.get("route");
     const toml::array* routes = route ? route->as_array() : nullptr;
-    if (!route || (routes && routes->empty())) errors.push_back(ConfigError{path, 0, 0, "", std::string(kNoRoute)});
+    if (!route || (routes && routes->empty()))
+        errors.push_back(ConfigError{path, 0, 0, "", std::string(kNoRoute)});
     if (!errors.empty()) return {std::nullopt, std::move(errors)};
     return {std::move(top.config), {}};
 }
@@ -691,13 +713,18 @@ LoadResult load_config_string(std::string_view text, const std::string& path) {
 std::vector<std::string> config_keys() {
     std::vector<std::string> keys;
     auto add = [&keys](std::string_view prefix, const auto& fields) {
-        for (const auto& field : fields) keys.push_back(std::string(prefix) + std::string(field.name));
+        for (const auto& field : fields)
+            keys.push_back(std::string(prefix) + std::string(field.name));
     };
     for (const auto& field : kTopLevelFields) {
-        if (field.name == "rt") add("rt.", kServerFields);
-        else if (field.name == "servers") add("servers.NAME.", kServerFields);
-        else if (field.name == "route") add("route.", kRouteFields);
-        else keys.push_back(std::string(field.name));
+        if (field.name == "rt")
+            add("rt.", kServerFields);
+        else if (field.name == "servers")
+            add("servers.NAME.", kServerFields);
+        else if (field.name == "route")
+            add("route.", kRouteFields);
+        else
+            keys.push_back(std::string(field.name));
     }
     return keys;
 }
@@ -708,11 +735,17 @@ std::string_view to_string(ExtensionMode mode) {
 std::string_view to_string(OnRefusal policy) {
     return name_of(kOnRefusal, policy, "?");
 }
-std::string_view to_string(OnJournalError policy) { return name_of(kOnJournalError, policy, "?"); }
-std::string_view to_string(InDoubt policy) { return name_of(kInDoubt, policy, "?"); }
+std::string_view to_string(OnJournalError policy) {
+    return name_of(kOnJournalError, policy, "?");
+}
+std::string_view to_string(InDoubt policy) {
+    return name_of(kInDoubt, policy, "?");
+}
 std::string_view to_string(LogLevel level) {
     return name_of(kLogLevels, level, "?");
 }
-std::string_view to_string(UntrustedAction policy) { return name_of(kUntrustedAction, policy, "?"); }
+std::string_view to_string(UntrustedAction policy) {
+    return name_of(kUntrustedAction, policy, "?");
+}
 
 }  // namespace rtm

@@ -35,16 +35,16 @@ enum class UntrustedAction { Downgrade, Reject };
 
 // One RT server: [rt] is the default, [servers.NAME] are further ones.
 struct RtServer {
-    std::string name;           // "rt" for the default, else the NAME of [servers.NAME]
-    std::string url;            // base URL, http:// or https://, no trailing /REST path
-    long timeout = 180;         // seconds of inactivity per POST (1..3600)
-    std::string ca_file;        // "" = the system's CA bundle
+    std::string name;     // "rt" for the default, else the NAME of [servers.NAME]
+    std::string url;      // base URL, http:// or https://, no trailing /REST path
+    long timeout = 180;   // seconds of inactivity per POST (1..3600)
+    std::string ca_file;  // "" = the system's CA bundle
     bool verify_tls = true;
-    int max_concurrent = 16;    // POSTs in flight to this server at once (1..1024)
-    int circuit_failures = 5;   // consecutive transport failures that open the circuit; 0 = never
-    long circuit_cooldown = 30; // seconds the circuit stays open before one probe (1..3600)
-    long deadline = 240;        // seconds one POST may take in all, redirects included (1..7200):
-                                // a dripping RT cannot hold a message past it
+    int max_concurrent = 16;     // POSTs in flight to this server at once (1..1024)
+    int circuit_failures = 5;    // consecutive transport failures that open the circuit; 0 = never
+    long circuit_cooldown = 30;  // seconds the circuit stays open before one probe (1..3600)
+    long deadline = 240;         // seconds one POST may take in all, redirects included (1..7200):
+                                 // a dripping RT cannot hold a message past it
     std::vector<std::string> redirect_hosts;  // other hosts a redirect may lead to (lower case)
     // Leave RT's own header fields (RT-Send-Cc, RT-Attach, ..., a sender's
     // X-RT-Mail-Extension: relay/rt_headers.h) out of the copy posted here.
@@ -53,8 +53,8 @@ struct RtServer {
     // mutual TLS, and extra headers whose values come from secret files.
     // Sent only to url's own scheme, host and port, never after a redirect
     // to another one.
-    std::string client_cert;             // "" = none; client_key then too
-    std::string client_key;              // a secret file
+    std::string client_cert;               // "" = none; client_key then too
+    std::string client_key;                // a secret file
     std::vector<HeaderFile> header_files;  // in the file's order
     // RT 5's REST2 API, to ask RT whether it has an in-doubt message (and,
     // with --check-config --online, whether the routes' queues exist): an
@@ -73,13 +73,13 @@ struct Route {
     std::string domain;         // lower-cased
     std::string server = "rt";  // key of Config::servers
     std::optional<std::string> queue;
-    std::optional<std::string> action;      // validated: dash list of correspond|comment|take|resolve
+    std::optional<std::string> action;  // validated: dash list of correspond|comment|take|resolve
     ExtensionMode extension = ExtensionMode::None;
-    std::vector<std::string> queues;        // allow-list for extension = "queue" (empty: any)
-    std::vector<std::string> actions;       // allow-list for extension = "action"
-                                            // (default when omitted: correspond, comment)
+    std::vector<std::string> queues;   // allow-list for extension = "queue" (empty: any)
+    std::vector<std::string> actions;  // allow-list for extension = "action"
+                                       // (default when omitted: correspond, comment)
     std::optional<UntrustedAction> untrusted_action;  // unset: Config::untrusted_action
-    std::string origin;         // "file:line" of the [[route]], for messages
+    std::string origin;                               // "file:line" of the [[route]], for messages
 };
 
 enum class OnRefusal { Reject, Accept };
@@ -93,20 +93,20 @@ enum class InDoubt { Delivered, Retry };
 enum class LogLevel { Error, Warning, Info, Debug };
 
 struct Config {
-    std::string path;                       // the file it was read from
+    std::string path;  // the file it was read from
     std::string socket = "unix:/run/rt-milter/rt-milter.sock";
-    unsigned socket_mode = 0660;            // from the string "0660" (octal)
-    std::string socket_group;               // "" = the process's group
-    std::string user;                       // "" = do not change user
+    unsigned socket_mode = 0660;  // from the string "0660" (octal)
+    std::string socket_group;     // "" = the process's group
+    std::string user;             // "" = do not change user
     LogLevel log_level = LogLevel::Info;
     std::string recipient_delimiter = "+";  // a set of characters; "" = no extensions
     OnRefusal on_refusal = OnRefusal::Reject;
-    std::uint64_t max_message_size = 0;     // bytes; 0 = no limit of our own
-    int max_rt_targets = 10;                // distinct RT targets one message may have (1..1000);
-                                            // past it, RCPT gets 452 4.5.3
+    std::uint64_t max_message_size = 0;  // bytes; 0 = no limit of our own
+    int max_rt_targets = 10;             // distinct RT targets one message may have (1..1000);
+                                         // past it, RCPT gets 452 4.5.3
     std::string spool_dir = "/var/spool/rt-milter";
     std::string journal = "/var/lib/rt-milter/journal.sqlite";  // duplicate journal; "" = off
-    long journal_expiry = 432000;           // seconds an entry is kept (5 days, the MTA's queue life)
+    long journal_expiry = 432000;  // seconds an entry is kept (5 days, the MTA's queue life)
     OnJournalError on_journal_error = OnJournalError::Tempfail;
     InDoubt in_doubt = InDoubt::Retry;
     // Trust policy: what proves a sender for take and resolve (any one):
@@ -134,15 +134,15 @@ struct Config {
 
 struct ConfigError {
     std::string file;
-    int line = 0;      // 0: not tied to a place (e.g. the file cannot be read)
+    int line = 0;  // 0: not tied to a place (e.g. the file cannot be read)
     int column = 0;
-    std::string key;   // dotted path, e.g. "route[2].extension" or "rt.url"; may be empty
+    std::string key;  // dotted path, e.g. "route[2].extension" or "rt.url"; may be empty
     std::string what;
     std::string to_string() const;  // "file:line:col: key: what" (parts that are unknown left out)
 };
 
 struct LoadResult {
-    std::optional<Config> config;      // set only when errors is empty
+    std::optional<Config> config;  // set only when errors is empty
     std::vector<ConfigError> errors;
 };
 

@@ -43,7 +43,8 @@ bool host_bits_zero(const IpAddress& a, int prefix) {
 }
 
 IpAddress masked(IpAddress a, int prefix) {
-    for (int bit = prefix; bit < a.bits(); ++bit) a.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+    for (int bit = prefix; bit < a.bits(); ++bit)
+        a.bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
     return a;
 }
 
@@ -82,18 +83,22 @@ bool Network::contains(const IpAddress& address) const {
     return address.v6 == base.v6 && masked(address, prefix) == base;
 }
 
-std::string Network::to_string() const { return base.to_string() + "/" + std::to_string(prefix); }
+std::string Network::to_string() const {
+    return base.to_string() + "/" + std::to_string(prefix);
+}
 
 Problem parse_network(std::string_view text, Network& out) {
     const std::size_t slash = text.find('/');
     const std::string_view address_text = text.substr(0, slash);
     std::optional<Parsed> parsed = parse_literal(address_text);
     if (!parsed) {
-        return "must be an IP network such as \"192.0.2.0/24\" or \"2001:db8::/32\", or one address; got " +
+        return "must be an IP network such as \"192.0.2.0/24\" or \"2001:db8::/32\", or one "
+               "address; got " +
                quoted(text);
     }
     if (parsed->mapped) {
-        return "write an IPv4 network as IPv4 (IPv4-mapped clients are matched against it), got " + quoted(text);
+        return "write an IPv4 network as IPv4 (IPv4-mapped clients are matched against it), got " +
+               quoted(text);
     }
     Network network;
     network.base = parsed->address;
@@ -101,18 +106,19 @@ Problem parse_network(std::string_view text, Network& out) {
     if (slash != std::string_view::npos) {
         const std::string_view digits = text.substr(slash + 1);
         int prefix = -1;
-        const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-        if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() || prefix < 0 ||
-            prefix > network.base.bits()) {
-            return "the prefix length after '/' must be 0 to " + std::to_string(network.base.bits()) + ", got " +
-                   quoted(text);
+        const auto [end, error] =
+            std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+        if (digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+            prefix < 0 || prefix > network.base.bits()) {
+            return "the prefix length after '/' must be 0 to " +
+                   std::to_string(network.base.bits()) + ", got " + quoted(text);
         }
         network.prefix = prefix;
     }
     if (!host_bits_zero(network.base, network.prefix)) {
         Network meant{masked(network.base, network.prefix), network.prefix};
-        return "has bits set past the /" + std::to_string(network.prefix) + " prefix; the network is " +
-               quoted(meant.to_string()) + ", got " + quoted(text);
+        return "has bits set past the /" + std::to_string(network.prefix) +
+               " prefix; the network is " + quoted(meant.to_string()) + ", got " + quoted(text);
     }
     out = network;
     return std::nullopt;
@@ -120,7 +126,8 @@ Problem parse_network(std::string_view text, Network& out) {
 
 bool ListenAddress::loopback() const {
     if (!address.v6) return address.bytes[0] == 127;
-    static const std::array<std::uint8_t, 16> kLoopback6{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const std::array<std::uint8_t, 16> kLoopback6{0, 0, 0, 0, 0, 0, 0, 0,
+                                                         0, 0, 0, 0, 0, 0, 0, 1};
     return address.bytes == kLoopback6;
 }
 
@@ -130,7 +137,8 @@ std::string ListenAddress::to_string() const {
 }
 
 Problem parse_listen_address(std::string_view text, ListenAddress& out) {
-    const std::string example = "give an address and a port, e.g. \"127.0.0.1:9731\" or \"[::1]:9731\"";
+    const std::string example =
+        "give an address and a port, e.g. \"127.0.0.1:9731\" or \"[::1]:9731\"";
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0) return example + ", got " + quoted(text);
     std::string_view host = text.substr(0, colon);
@@ -139,10 +147,13 @@ Problem parse_listen_address(std::string_view text, ListenAddress& out) {
     if (bracketed) host = host.substr(1, host.size() - 2);
     unsigned number = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535)
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || number < 1 ||
+        number > 65535)
         return "the port must be a number from 1 to 65535, got " + quoted(port);
     const std::optional<Parsed> parsed = parse_literal(host);
-    if (!parsed) return "the host must be an IP address (a name could resolve to more than meant), got " + quoted(host);
+    if (!parsed)
+        return "the host must be an IP address (a name could resolve to more than meant), got " +
+               quoted(host);
     if ((host.find(':') != std::string_view::npos) != bracketed)
         return "write an IPv6 address in [brackets], e.g. \"[::1]:9731\", got " + quoted(text);
     out.address = parsed->address;

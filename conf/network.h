@@ -51,7 +51,7 @@ Problem parse_network(std::string_view text, Network& out);
 struct ListenAddress {
     IpAddress address;
     unsigned port = 0;
-    bool loopback() const;  // 127.0.0.0/8 or ::1
+    bool loopback() const;          // 127.0.0.0/8 or ::1
     std::string to_string() const;  // as written: "127.0.0.1:9731", "[::1]:9731"
 };
 Problem parse_listen_address(std::string_view text, ListenAddress& out);

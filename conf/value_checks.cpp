@@ -176,7 +176,7 @@ Problem parse_address(std::string_view text, std::string& local_part, std::strin
     const AddressSplit split = split_address(text, UnquotedEnd::FirstAt);
     if (!split.closed) return "the quoted local part has no closing '\"'" + example;
     const bool quoted_local = split.quoted;
-    const std::string& local = split.local;  // without its quotes
+    const std::string& local = split.local;    // without its quotes
     const std::string_view rest = split.rest;  // after the local part: "@domain" when all is well
     const std::string_view unquoted = quoted_local ? rest : text;
     if (contains_any(text, is_control)) return "must not contain control characters" + got;
@@ -216,12 +216,15 @@ Problem check_action(std::string_view action) {
 
 // ---- trust policy ----
 Problem check_authserv_id(std::string_view id) {
-    const bool good = !id.empty() && id.size() <= 255 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
-        return std::isalnum(c) || c == '.' || c == '-' || c == '_';
-    });
+    const bool good =
+        !id.empty() && id.size() <= 255 && std::all_of(id.begin(), id.end(), [](unsigned char c) {
+            return std::isalnum(c) || c == '.' || c == '-' || c == '_';
+        });
     if (good) return std::nullopt;
-    return "must be an authserv-id your verifiers write (OpenDKIM's and OpenDMARC's AuthservID, by default the "
-           "host name), such as \"mx.example.com\": letters, digits, '.', '-' and '_', without the \"/queue-id\" "
+    return "must be an authserv-id your verifiers write (OpenDKIM's and OpenDMARC's AuthservID, by "
+           "default the "
+           "host name), such as \"mx.example.com\": letters, digits, '.', '-' and '_', without the "
+           "\"/queue-id\" "
            "AuthservIDWithJobID adds; got " +
            quoted(id);
 }
@@ -235,10 +238,13 @@ Problem check_not_empty(std::string_view text) {
 Problem check_host_name(std::string_view host) {
     const bool literal = host.size() > 2 && host.front() == '[' && host.back() == ']';
     const std::string_view inner = literal ? host.substr(1, host.size() - 2) : host;
-    const bool good = !inner.empty() && std::all_of(inner.begin(), inner.end(), [literal](unsigned char c) {
-        return std::isalnum(c) || c == '-' || c == '.' || (literal && c == ':');
-    });
-    if (!good) return "must be a host name (or an [IPv6] or IPv4 address), without scheme or port, got " + quoted(host);
+    const bool good =
+        !inner.empty() && std::all_of(inner.begin(), inner.end(), [literal](unsigned char c) {
+            return std::isalnum(c) || c == '-' || c == '.' || (literal && c == ':');
+        });
+    if (!good)
+        return "must be a host name (or an [IPv6] or IPv4 address), without scheme or port, got " +
+               quoted(host);
     return std::nullopt;
 }
 
@@ -266,7 +272,11 @@ Problem check_readable(std::string_view path, std::string_view give) {
 
 }  // namespace
 
-Problem check_ca_file(std::string_view path) { return check_readable(path, "the CA bundle file"); }
-Problem check_client_cert(std::string_view path) { return check_readable(path, "the certificate file (PEM)"); }
+Problem check_ca_file(std::string_view path) {
+    return check_readable(path, "the CA bundle file");
+}
+Problem check_client_cert(std::string_view path) {
+    return check_readable(path, "the certificate file (PEM)");
+}
 
 }  // namespace rtm

@@ -10,20 +10,27 @@ namespace {
 
 constexpr int kMaxCommentDepth = 64;
 
-bool is_wsp(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_wsp(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 bool is_control(char c) {
     const auto u = static_cast<unsigned char>(c);
     return (u < 0x20 && !is_wsp(c)) || u == 0x7f;
 }
 bool is_keyword_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 // Ends a bare value: white space, the separators of the grammar, a quote.
-bool ends_run(char c) { return is_wsp(c) || c == ';' || c == '(' || c == ')' || c == '"' || is_control(c); }
+bool ends_run(char c) {
+    return is_wsp(c) || c == ';' || c == '(' || c == ')' || c == '"' || is_control(c);
+}
 
 class Reader {
-public:
+  public:
     explicit Reader(std::string_view text) : text_(text) {}
 
     bool at_end() const { return pos_ >= text_.size(); }
@@ -101,7 +108,7 @@ public:
         return true;
     }
 
-private:
+  private:
     bool skip_comment() {
         int depth = 0;
         while (!at_end()) {

@@ -41,8 +41,8 @@ struct AuthResult {
 };
 
 struct AuthResults {
-    std::string authserv_id;  // as written, "/job-id" included (case kept)
-    std::string version;      // "" when not given
+    std::string authserv_id;          // as written, "/job-id" included (case kept)
+    std::string version;              // "" when not given
     std::vector<AuthResult> results;  // empty for "none"
 };
 

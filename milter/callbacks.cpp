@@ -29,7 +29,7 @@ std::shared_ptr<const Runtime> g_runtime;
 std::atomic<int> g_connections{0};
 
 class LibmilterMta : public MtaApi {
-public:
+  public:
     SMFICTX* ctx = nullptr;
 
     std::string macro(const char* name) override {
@@ -40,7 +40,8 @@ public:
         }
         return v ? v : "";
     }
-    void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+    void set_reply(const std::string& rcode, const std::string& xcode,
+                   const std::string& text) override {
         if (smfi_setreply(ctx, const_cast<char*>(rcode.c_str()), const_cast<char*>(xcode.c_str()),
                           const_cast<char*>(text.c_str())) != MI_SUCCESS) {
             log::warning("smfi_setreply(" + rcode + " " + xcode + ") failed");
@@ -77,11 +78,16 @@ Connection* get(SMFICTX* ctx, bool create) {
 
 sfsistat to_sfsistat(Verdict v) {
     switch (v) {
-        case Verdict::Continue: return SMFIS_CONTINUE;
-        case Verdict::Accept: return SMFIS_ACCEPT;
-        case Verdict::Reject: return SMFIS_REJECT;
-        case Verdict::Tempfail: return SMFIS_TEMPFAIL;
-        case Verdict::Discard: return SMFIS_DISCARD;
+        case Verdict::Continue:
+            return SMFIS_CONTINUE;
+        case Verdict::Accept:
+            return SMFIS_ACCEPT;
+        case Verdict::Reject:
+            return SMFIS_REJECT;
+        case Verdict::Tempfail:
+            return SMFIS_TEMPFAIL;
+        case Verdict::Discard:
+            return SMFIS_DISCARD;
     }
     return SMFIS_TEMPFAIL;
 }
@@ -122,11 +128,14 @@ sfsistat guarded(SMFICTX* ctx, const char* stage, F&& body, unsigned long no_rep
     return SMFIS_TEMPFAIL;
 }
 
-sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
-                      unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long,
+                      unsigned long, unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
+                      unsigned long* pf3) {
     return guarded(ctx, "negotiate", [&](Connection& c) {
         if (!(f0 & SMFIF_DELRCPT)) {
-            log::error("the MTA does not offer SMFIF_DELRCPT (recipient removal); refusing this connection");
+            log::error(
+                "the MTA does not offer SMFIF_DELRCPT (recipient removal); refusing this "
+                "connection");
             return Verdict::Reject;
         }
         *pf0 = SMFIF_DELRCPT;
@@ -138,7 +147,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         // ends the conversation for mail without RT recipients). libmilter
         // offers the NR bits also when the MTA lacks them, and then answers
         // "continue" itself.
-        c.no_reply = f1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY);
+        c.no_reply =
+            f1 & (SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HDR | SMFIP_NR_EOH | SMFIP_NR_BODY);
         *pf1 = (f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN)) | c.no_reply;
         *pf2 = *pf3 = 0;
         c.session.set_lead_space_kept((*pf1 & SMFIP_HDR_LEADSPC) != 0);
@@ -160,29 +170,33 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
 }
 
 sfsistat on_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
-    return guarded(ctx, "connect", [&](Connection& c) {
-        char text[INET6_ADDRSTRLEN] = "unknown";
-        std::optional<IpAddress> ip;  // for trusted_networks
-        if (addr && addr->sa_family == AF_INET) {
-            const in_addr& a = reinterpret_cast<sockaddr_in*>(addr)->sin_addr;
-            inet_ntop(AF_INET, &a, text, sizeof text);
-            std::uint8_t octets[4];
-            std::memcpy(octets, &a, sizeof octets);
-            ip = IpAddress::v4(octets);
-        } else if (addr && addr->sa_family == AF_INET6) {
-            const in6_addr& a = reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr;
-            inet_ntop(AF_INET6, &a, text, sizeof text);
-            std::uint8_t octets[16];
-            std::memcpy(octets, &a, sizeof octets);
-            ip = IpAddress::from_v6(octets);  // an IPv4-mapped one becomes IPv4
-        }
-        c.session.connect(host ? host : "unknown", text, ip);
-        return Verdict::Continue;
-    }, SMFIP_NR_CONN);
+    return guarded(
+        ctx, "connect",
+        [&](Connection& c) {
+            char text[INET6_ADDRSTRLEN] = "unknown";
+            std::optional<IpAddress> ip;  // for trusted_networks
+            if (addr && addr->sa_family == AF_INET) {
+                const in_addr& a = reinterpret_cast<sockaddr_in*>(addr)->sin_addr;
+                inet_ntop(AF_INET, &a, text, sizeof text);
+                std::uint8_t octets[4];
+                std::memcpy(octets, &a, sizeof octets);
+                ip = IpAddress::v4(octets);
+            } else if (addr && addr->sa_family == AF_INET6) {
+                const in6_addr& a = reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr;
+                inet_ntop(AF_INET6, &a, text, sizeof text);
+                std::uint8_t octets[16];
+                std::memcpy(octets, &a, sizeof octets);
+                ip = IpAddress::from_v6(octets);  // an IPv4-mapped one becomes IPv4
+            }
+            c.session.connect(host ? host : "unknown", text, ip);
+            return Verdict::Continue;
+        },
+        SMFIP_NR_CONN);
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
-    return guarded(ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); }, SMFIP_NR_MAIL);
+    return guarded(
+        ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); }, SMFIP_NR_MAIL);
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
@@ -194,24 +208,30 @@ sfsistat on_data(SMFICTX* ctx) {
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    return guarded(ctx, "header", [&](Connection& c) {
-        return c.session.header(name ? name : "", value ? value : "");
-    }, SMFIP_NR_HDR);
+    return guarded(
+        ctx, "header",
+        [&](Connection& c) { return c.session.header(name ? name : "", value ? value : ""); },
+        SMFIP_NR_HDR);
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
-    return guarded(ctx, "end of headers", [&](Connection& c) { return c.session.end_of_headers(); },
-                   SMFIP_NR_EOH);
+    return guarded(
+        ctx, "end of headers", [&](Connection& c) { return c.session.end_of_headers(); },
+        SMFIP_NR_EOH);
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* bytes, size_t len) {
-    return guarded(ctx, "body", [&](Connection& c) {
-        return c.session.body(std::string_view(reinterpret_cast<const char*>(bytes), len));
-    }, SMFIP_NR_BODY);
+    return guarded(
+        ctx, "body",
+        [&](Connection& c) {
+            return c.session.body(std::string_view(reinterpret_cast<const char*>(bytes), len));
+        },
+        SMFIP_NR_BODY);
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
-    return guarded(ctx, "end of message", [&](Connection& c) { return c.session.end_of_message(); });
+    return guarded(ctx, "end of message",
+                   [&](Connection& c) { return c.session.end_of_message(); });
 }
 
 sfsistat on_abort(SMFICTX* ctx) {
@@ -220,7 +240,8 @@ sfsistat on_abort(SMFICTX* ctx) {
 }
 
 sfsistat on_close(SMFICTX* ctx) {
-    delete static_cast<Connection*>(smfi_getpriv(ctx));  // may be null: close can be the only callback
+    delete static_cast<Connection*>(
+        smfi_getpriv(ctx));  // may be null: close can be the only callback
     smfi_setpriv(ctx, nullptr);
     return SMFIS_CONTINUE;
 }
@@ -237,7 +258,9 @@ std::shared_ptr<const Runtime> current_runtime() {
     return g_runtime;
 }
 
-int live_connections() { return g_connections.load(); }
+int live_connections() {
+    return g_connections.load();
+}
 
 bool register_filter() {
     smfiDesc desc{};
@@ -262,17 +285,26 @@ bool register_filter() {
     return true;
 }
 
-bool set_socket(const std::string& spec) { return smfi_setconn(const_cast<char*>(spec.c_str())) == MI_SUCCESS; }
+bool set_socket(const std::string& spec) {
+    return smfi_setconn(const_cast<char*>(spec.c_str())) == MI_SUCCESS;
+}
 
-bool open_socket() { return smfi_opensocket(false) == MI_SUCCESS; }
+bool open_socket() {
+    return smfi_opensocket(false) == MI_SUCCESS;
+}
 
-bool run() { return smfi_main() == MI_SUCCESS; }
+bool run() {
+    return smfi_main() == MI_SUCCESS;
+}
 
 StopState stop_state() {
     switch (mi_stop()) {
-        case 0: return StopState::Running;
-        case 1: return StopState::Stop;
-        default: return StopState::Abort;
+        case 0:
+            return StopState::Running;
+        case 1:
+            return StopState::Stop;
+        default:
+            return StopState::Abort;
     }
 }
 

@@ -15,7 +15,8 @@ bool Circuit::allow(int failures_to_open, std::chrono::seconds cooldown, Clock::
             return true;
         case State::Open:
             if (now - opened_at_ < cooldown) return false;
-            set_state(State::HalfOpen, "cool-down of " + std::to_string(cooldown.count()) + " s over; one probe");
+            set_state(State::HalfOpen,
+                      "cool-down of " + std::to_string(cooldown.count()) + " s over; one probe");
             probe_out_ = true;
             probe_at_ = now;
             return true;
@@ -59,8 +60,8 @@ int Circuit::consecutive_failures() const {
 
 void Circuit::set_state(State state, const std::string& why) {
     static const char* names[] = {"closed", "open", "half-open"};
-    log::warning("circuit for RT server " + name_ + ": " + names[static_cast<int>(state_)] + " -> " +
-                 names[static_cast<int>(state)] + " (" + why + ")");
+    log::warning("circuit for RT server " + name_ + ": " + names[static_cast<int>(state_)] +
+                 " -> " + names[static_cast<int>(state)] + " (" + why + ")");
     state_ = state;
 }
 

@@ -16,13 +16,14 @@
 namespace rtm {
 
 class Circuit {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     explicit Circuit(std::string name) : name_(std::move(name)) {}
 
     // At RCPT: may a transaction for this server go on? (false: 451 4.4.1)
-    bool allow(int failures_to_open, std::chrono::seconds cooldown, Clock::time_point now = Clock::now());
+    bool allow(int failures_to_open, std::chrono::seconds cooldown,
+               Clock::time_point now = Clock::now());
     // After a POST: was there an HTTP answer of any kind (RT reachable)?
     void record(bool reachable, int failures_to_open, Clock::time_point now = Clock::now());
 
@@ -30,7 +31,7 @@ public:
     State state() const;
     int consecutive_failures() const;
 
-private:
+  private:
     void set_state(State state, const std::string& why);
 
     const std::string name_;
@@ -45,10 +46,10 @@ private:
 // The circuits of the RT servers by URL, shared by every Runtime built with
 // the registry's family: a reload keeps each server's state.
 class CircuitRegistry {
-public:
+  public:
     std::shared_ptr<Circuit> for_url(const std::string& url);
 
-private:
+  private:
     std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Circuit>> circuits_;
 };

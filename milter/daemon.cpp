@@ -51,7 +51,9 @@ void notify(const std::string& state) {
 // Runs with the identity the socket is bound with (ActingAs), so it can
 // remove nothing the service user could not.
 StartStatus clear_stale_socket(const std::string& spec, const std::string& path) {
-    auto fail = [&](const std::string& what) { return StartStatus::cant_create("socket " + spec + ": " + what); };
+    auto fail = [&](const std::string& what) {
+        return StartStatus::cant_create("socket " + spec + ": " + what);
+    };
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0) return StartStatus::ok();
     if (!S_ISSOCK(st.st_mode)) return fail(path + " exists and is not a socket; not touching it");
@@ -71,18 +73,19 @@ StartStatus clear_stale_socket(const std::string& spec, const std::string& path)
 
 // The bound socket must have come out as configured: a set-group-ID bit or
 // a default ACL on its directory would change group or mode behind us.
-StartStatus check_bound_socket(const std::string& spec, const std::string& path, uid_t uid, gid_t gid,
-                               unsigned mode) {
+StartStatus check_bound_socket(const std::string& spec, const std::string& path, uid_t uid,
+                               gid_t gid, unsigned mode) {
     struct stat st {};
     if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
         return StartStatus::cant_create("socket " + spec + ": " + path + " is gone after bind");
-    if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode) return StartStatus::ok();
+    if (st.st_uid == uid && st.st_gid == gid && (st.st_mode & 07777) == mode)
+        return StartStatus::ok();
     char want[64], got[64];
     std::snprintf(want, sizeof want, "%u:%u mode %04o", unsigned(uid), unsigned(gid), mode);
     std::snprintf(got, sizeof got, "%u:%u mode %04o", unsigned(st.st_uid), unsigned(st.st_gid),
                   unsigned(st.st_mode & 07777));
-    return StartStatus::config("socket " + spec + ": " + path + " came out " + got + ", not " + want +
-                               " (a set-group-ID bit or a default ACL on its directory?)");
+    return StartStatus::config("socket " + spec + ": " + path + " came out " + got + ", not " +
+                               want + " (a set-group-ID bit or a default ACL on its directory?)");
 }
 
 // Binds the milter socket. A unix socket is bound with the service user's
@@ -94,9 +97,11 @@ StartStatus check_bound_socket(const std::string& spec, const std::string& path,
 StartStatus bind_milter_socket(const Config& config, const ServiceUser& user) {
     const std::string& spec = config.socket;
     const std::string path = unix_socket_path(spec);
-    if (!milter::set_socket(spec)) return StartStatus::config("socket " + spec + ": libmilter does not take it");
+    if (!milter::set_socket(spec))
+        return StartStatus::config("socket " + spec + ": libmilter does not take it");
     if (path.empty()) {
-        if (StartStatus s = try_bind(spec, geteuid() == 0 ? "root" : "user " + user.name); !s) return s;
+        if (StartStatus s = try_bind(spec, geteuid() == 0 ? "root" : "user " + user.name); !s)
+            return s;
         if (!milter::open_socket())
             return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there");
         enable_tcp_tuning(true);
@@ -105,7 +110,8 @@ StartStatus bind_milter_socket(const Config& config, const ServiceUser& user) {
     gid_t group = 0;
     if (StartStatus s = socket_group_of(config, user, group); !s) return s;
     ActingAs acting(user, group);
-    if (!acting.status()) return StartStatus::os_error("socket " + spec + ": " + acting.status().error());
+    if (!acting.status())
+        return StartStatus::os_error("socket " + spec + ": " + acting.status().error());
     if (StartStatus s = make_socket_directory(config, user, PreflightMode::Start); !s) return s;
     if (StartStatus s = clear_stale_socket(spec, path); !s) return s;
     if (StartStatus s = try_bind(spec, "user " + user.name); !s) return s;
@@ -113,15 +119,18 @@ StartStatus bind_milter_socket(const Config& config, const ServiceUser& user) {
     const bool listening = milter::open_socket();
     umask(old);
     if (!listening)
-        return StartStatus::cant_create("socket " + spec + ": libmilter cannot listen there as user " + user.name);
+        return StartStatus::cant_create("socket " + spec +
+                                        ": libmilter cannot listen there as user " + user.name);
     // Not root, the effective group is our own (setegid to a supplementary
     // group needs root): the group is set by the path, with no privilege a
     // swap could borrow, and checked below like the rest.
-    if (getegid() != group && fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), group, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (getegid() != group &&
+        fchownat(AT_FDCWD, path.c_str(), static_cast<uid_t>(-1), group, AT_SYMLINK_NOFOLLOW) != 0) {
         return StartStatus::cant_create("socket " + spec + ": cannot give " + path + " to group " +
                                         config.socket_group + ": " + std::strerror(errno));
     }
-    return check_bound_socket(spec, path, user.from_root ? user.uid : geteuid(), group, config.socket_mode);
+    return check_bound_socket(spec, path, user.from_root ? user.uid : geteuid(), group,
+                              config.socket_mode);
 }
 
 // What a scrape or a health check reads of the present: the transactions
@@ -135,7 +144,8 @@ metrics::Present present_now() {
     p.configured = true;
     p.journal_on = !runtime->config().journal.empty();
     if (p.journal_on) {
-        Status s = runtime->journal() ? runtime->journal()->check_writable() : Status::failure(runtime->journal_error());
+        Status s = runtime->journal() ? runtime->journal()->check_writable()
+                                      : Status::failure(runtime->journal_error());
         p.journal_usable = s.is_ok();
         if (!s) p.journal_error = s.error();
     }
@@ -154,11 +164,13 @@ metrics::Present present_now() {
 // "" while libmilter listens on the socket (and a unix socket's file is
 // still there: a cleaner of /run may have taken it).
 std::string socket_problem(const std::string& spec) {
-    if (milter::stop_state() != milter::StopState::Running) return "the milter listener is stopping";
+    if (milter::stop_state() != milter::StopState::Running)
+        return "the milter listener is stopping";
     if (const std::string path = unix_socket_path(spec); !path.empty()) {
         struct stat st {};
         if (lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
-            return "the milter socket " + path + " is gone; the MTA cannot connect (restart rt-milter)";
+            return "the milter socket " + path +
+                   " is gone; the MTA cannot connect (restart rt-milter)";
     }
     return {};
 }
@@ -174,7 +186,8 @@ std::string reload(const std::string& path) {
         return failed;
     }
     auto old = milter::current_runtime();
-    if (old && (old->config().socket != loaded.config->socket || old->config().user != loaded.config->user)) {
+    if (old && (old->config().socket != loaded.config->socket ||
+                old->config().user != loaded.config->user)) {
         log::warning("reload: socket and user changes take effect only at restart");
     }
     if (old && old->config().metrics != loaded.config->metrics) {
@@ -204,7 +217,8 @@ int run_daemon(const DaemonOptions& options) {
     }
     Config config = std::move(*loaded.config);
     log::set_level(config.log_level);
-    const UserCheck user = check_user_setting(config.user, geteuid() == 0 ? StartedAs::Root : StartedAs::NotRoot);
+    const UserCheck user =
+        check_user_setting(config.user, geteuid() == 0 ? StartedAs::Root : StartedAs::NotRoot);
     if (user.fatal) {
         log::error(user.line);
         return exit_status::kConfig;
@@ -260,8 +274,9 @@ int run_daemon(const DaemonOptions& options) {
             return not_started(exit_status::kCantCreate);
         }
         if (!listen.loopback())
-            log::warning("metrics " + listen.to_string() +
-                         ": not a loopback address; anyone who reaches it reads the counters and /status");
+            log::warning(
+                "metrics " + listen.to_string() +
+                ": not a loopback address; anyone who reaches it reads the counters and /status");
     }
     if (Status s = drop_privileges(service); !s) {
         log::error(s.error());
@@ -280,7 +295,8 @@ int run_daemon(const DaemonOptions& options) {
     // The preflight opened it as this user a moment ago; only a change in
     // between (a full disk, an operator) gets here.
     if (!runtime->config().journal.empty() && !runtime->journal()) {
-        log::error("journal " + runtime->config().journal + ": " + runtime->journal_error() + "; not starting");
+        log::error("journal " + runtime->config().journal + ": " + runtime->journal_error() +
+                   "; not starting");
         return not_started(exit_status::kCantCreate);
     }
     // What RT says of the routes' queues (servers with a token): warnings only.
@@ -289,12 +305,14 @@ int run_daemon(const DaemonOptions& options) {
     metrics::count_config_load(true);
     if (metrics_server) {
         std::string error;
-        if (!metrics_server->start({present_now, [socket] { return socket_problem(socket); }, options.config_path, socket},
+        if (!metrics_server->start({present_now, [socket] { return socket_problem(socket); },
+                                    options.config_path, socket},
                                    error)) {
             log::error(error);
             return not_started(exit_status::kCantCreate);
         }
-        log::info("metrics on http://" + metrics_server->address().to_string() + "/metrics (also /healthz, /status)");
+        log::info("metrics on http://" + metrics_server->address().to_string() +
+                  "/metrics (also /healthz, /status)");
     }
 
     std::thread([path = options.config_path, usr1] {
@@ -309,7 +327,8 @@ int run_daemon(const DaemonOptions& options) {
         }
     }).detach();
 
-    const std::string listening = "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
+    const std::string listening =
+        "listening on " + socket + " with " + std::to_string(routes) + " route(s)";
     log::info(listening);
     notify("READY=1\nSTATUS=" + listening);
     // libmilter's signal thread marks the stop (milter::stop_state) and then
@@ -332,7 +351,8 @@ int run_daemon(const DaemonOptions& options) {
     stop_watcher.join();
     // libmilter stops accepting but does not wait for sessions: wait for the
     // transactions in progress (a POST may be under way) up to a deadline.
-    const std::string stopping = "stopping: " + std::to_string(Session::in_flight()) + " transaction(s) in progress, " +
+    const std::string stopping = "stopping: " + std::to_string(Session::in_flight()) +
+                                 " transaction(s) in progress, " +
                                  std::to_string(milter::live_connections()) + " connection(s) open";
     notify("STOPPING=1\nSTATUS=" + stopping);
     log::info(stopping);
@@ -341,7 +361,8 @@ int run_daemon(const DaemonOptions& options) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (Session::in_flight() > 0) {
-        log::warning("stopped with " + std::to_string(Session::in_flight()) + " transaction(s) unfinished");
+        log::warning("stopped with " + std::to_string(Session::in_flight()) +
+                     " transaction(s) unfinished");
     }
     if (const std::string path = unix_socket_path(socket); !path.empty()) unlink(path.c_str());
     // The posting threads end now, not in the global runtime's destructor,

@@ -141,10 +141,14 @@ namespace {
 
 Status SqliteJournal::check_writable() {
     sqlite3* db = nullptr;
-    const int rc = sqlite3_open_v2(where_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    const int rc =
+        sqlite3_open_v2(where_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
     std::unique_ptr<sqlite3, int (*)(sqlite3*)> closing(db, sqlite3_close);
-    if (rc != SQLITE_OK) return Status::failure("cannot open " + where_ + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
-    if (sqlite3_db_readonly(db, "main") == 1) return Status::failure(where_ + " is read-only for this process");
+    if (rc != SQLITE_OK)
+        return Status::failure("cannot open " + where_ + ": " +
+                               (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    if (sqlite3_db_readonly(db, "main") == 1)
+        return Status::failure(where_ + " is read-only for this process");
     sqlite3_busy_timeout(db, 1000);
     char* message = nullptr;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE; ROLLBACK", nullptr, nullptr, &message) != SQLITE_OK) {

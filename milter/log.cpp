@@ -14,16 +14,21 @@ namespace rtm::log {
 namespace {
 
 std::mutex g_mutex;
-Options g_options{.ident = "rt-milter", .syslog = false, .stderr_too = true, .level = LogLevel::Info};
+Options g_options{
+    .ident = "rt-milter", .syslog = false, .stderr_too = true, .level = LogLevel::Info};
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 std::string g_ident = "rt-milter";  // openlog keeps the pointer
 
 int priority(LogLevel level) {
     switch (level) {
-        case LogLevel::Error: return LOG_ERR;
-        case LogLevel::Warning: return LOG_WARNING;
-        case LogLevel::Info: return LOG_INFO;
-        case LogLevel::Debug: return LOG_DEBUG;
+        case LogLevel::Error:
+            return LOG_ERR;
+        case LogLevel::Warning:
+            return LOG_WARNING;
+        case LogLevel::Info:
+            return LOG_INFO;
+        case LogLevel::Debug:
+            return LOG_DEBUG;
     }
     return LOG_INFO;
 }
@@ -37,7 +42,8 @@ bool syslog_answers() {
     for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
         const int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
         if (fd < 0) continue;
-        const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+        const bool connected =
+            connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
         close(fd);
         if (connected) return true;
     }
@@ -60,12 +66,17 @@ void init(const Options& options) {
         }
         if (g_options.syslog) openlog(g_ident.c_str(), LOG_PID | LOG_NDELAY, LOG_MAIL);
     }
-    if (no_syslog) warning(std::string("no syslog at ") + _PATH_LOG + ": logging to standard error");
+    if (no_syslog)
+        warning(std::string("no syslog at ") + _PATH_LOG + ": logging to standard error");
 }
 
-void set_level(LogLevel level) { g_level = static_cast<int>(level); }
+void set_level(LogLevel level) {
+    g_level = static_cast<int>(level);
+}
 
-bool enabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(); }
+bool enabled(LogLevel level) {
+    return static_cast<int>(level) <= g_level.load();
+}
 
 void write(LogLevel level, const std::string& line) {
     if (!enabled(level)) return;
@@ -73,7 +84,9 @@ void write(LogLevel level, const std::string& line) {
     if (g_options.syslog) syslog(priority(level), "%s", line.c_str());
     if (g_options.stderr_too) {
         std::fprintf(stderr, "%s: %s%s\n", g_ident.c_str(),
-                     level == LogLevel::Error ? "error: " : level == LogLevel::Warning ? "warning: " : "",
+                     level == LogLevel::Error     ? "error: "
+                     : level == LogLevel::Warning ? "warning: "
+                                                  : "",
                      line.c_str());
         std::fflush(stderr);
     }

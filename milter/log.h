@@ -26,9 +26,17 @@ void set_level(LogLevel level);
 bool enabled(LogLevel level);
 void write(LogLevel level, const std::string& line);
 
-inline void error(const std::string& line) { write(LogLevel::Error, line); }
-inline void warning(const std::string& line) { write(LogLevel::Warning, line); }
-inline void info(const std::string& line) { write(LogLevel::Info, line); }
-inline void debug(const std::string& line) { write(LogLevel::Debug, line); }
+inline void error(const std::string& line) {
+    write(LogLevel::Error, line);
+}
+inline void warning(const std::string& line) {
+    write(LogLevel::Warning, line);
+}
+inline void info(const std::string& line) {
+    write(LogLevel::Info, line);
+}
+inline void debug(const std::string& line) {
+    write(LogLevel::Debug, line);
+}
 
 }  // namespace rtm::log

@@ -87,36 +87,44 @@ void print_trust(const rtm::Config& c) {
     const std::string networks =
         rtm::join(c.trusted_networks, ", ", [](const rtm::Network& n) { return n.to_string(); });
     const std::string ids = rtm::join(c.trusted_authserv_ids, ", ");
-    std::printf("trust: take and resolve need SMTP AUTH, a client in [%s] or Authentication-Results of [%s]%s; "
-                "unproven: %s\n",
-                networks.c_str(), ids.c_str(), c.authserv_id_with_job_id ? " with the queue id" : "",
-                std::string(rtm::to_string(c.untrusted_action)).c_str());
+    std::printf(
+        "trust: take and resolve need SMTP AUTH, a client in [%s] or Authentication-Results of "
+        "[%s]%s; "
+        "unproven: %s\n",
+        networks.c_str(), ids.c_str(), c.authserv_id_with_job_id ? " with the queue id" : "",
+        std::string(rtm::to_string(c.untrusted_action)).c_str());
 }
 
 void print_routes(const rtm::Config& c) {
     std::printf("configuration %s: ok\n", c.path.c_str());
-    std::printf("socket %s, recipient_delimiter \"%s\", on_refusal %s, max_message_size %llu\n", c.socket.c_str(),
-                c.recipient_delimiter.c_str(), std::string(rtm::to_string(c.on_refusal)).c_str(),
+    std::printf("socket %s, recipient_delimiter \"%s\", on_refusal %s, max_message_size %llu\n",
+                c.socket.c_str(), c.recipient_delimiter.c_str(),
+                std::string(rtm::to_string(c.on_refusal)).c_str(),
                 static_cast<unsigned long long>(c.max_message_size));
     for (const auto& [name, s] : c.servers) {
-        std::printf("server %s: %s (timeout %lds, deadline %lds, max_concurrent %d, TLS verification %s%s%s)\n",
-                    name.c_str(), rtm::redact_url(s.url).c_str(), s.timeout, s.deadline, s.max_concurrent,
-                    s.verify_tls ? "on" : "OFF", s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str(),
-                    s.strip_rt_headers ? "" : ", RT's own header fields KEPT (strip_rt_headers = false)");
+        std::printf(
+            "server %s: %s (timeout %lds, deadline %lds, max_concurrent %d, TLS verification "
+            "%s%s%s)\n",
+            name.c_str(), rtm::redact_url(s.url).c_str(), s.timeout, s.deadline, s.max_concurrent,
+            s.verify_tls ? "on" : "OFF", s.ca_file.empty() ? "" : (", CA " + s.ca_file).c_str(),
+            s.strip_rt_headers ? "" : ", RT's own header fields KEPT (strip_rt_headers = false)");
         // Where the credentials come from, never what they are.
         if (!s.client_cert.empty())
-            std::printf("  client certificate %s, key %s\n", s.client_cert.c_str(), s.client_key.c_str());
+            std::printf("  client certificate %s, key %s\n", s.client_cert.c_str(),
+                        s.client_key.c_str());
         for (const rtm::HeaderFile& h : s.header_files)
             std::printf("  header %s: value from %s (not shown)\n", h.name.c_str(), h.path.c_str());
         if (!s.rest2_token_file.empty())
-            std::printf("  REST2 token from %s (not shown): in-doubt messages are checked with RT\n",
-                        s.rest2_token_file.c_str());
+            std::printf(
+                "  REST2 token from %s (not shown): in-doubt messages are checked with RT\n",
+                s.rest2_token_file.c_str());
     }
     print_trust(c);
     std::printf("%zu route(s):\n", c.routes.size());
     for (const rtm::Route& r : c.routes) {
-        std::printf("  %s@%s -> %s queue=%s action=%s", r.local_part.c_str(), r.domain.c_str(), r.server.c_str(),
-                    r.queue ? r.queue->c_str() : "(RT's default)", r.action ? r.action->c_str() : "(correspond)");
+        std::printf("  %s@%s -> %s queue=%s action=%s", r.local_part.c_str(), r.domain.c_str(),
+                    r.server.c_str(), r.queue ? r.queue->c_str() : "(RT's default)",
+                    r.action ? r.action->c_str() : "(correspond)");
         if (r.extension != rtm::ExtensionMode::None) {
             std::printf(" extension=%s", std::string(rtm::to_string(r.extension)).c_str());
             const auto& list = r.extension == rtm::ExtensionMode::Queue ? r.queues : r.actions;
@@ -126,7 +134,8 @@ void print_routes(const rtm::Config& c) {
             }
         }
         if (r.untrusted_action)
-            std::printf(" untrusted_action=%s", std::string(rtm::to_string(*r.untrusted_action)).c_str());
+            std::printf(" untrusted_action=%s",
+                        std::string(rtm::to_string(*r.untrusted_action)).c_str());
         std::printf("  (%s)\n", r.origin.c_str());
     }
 }
@@ -169,7 +178,8 @@ int check_config(const rtm::Config& config) {
             return rtm::exit_status::kConfig;
         }
         std::fprintf(stderr,
-                     "rt-milter: note: files and socket not checked: run --check-config as root or as user %s\n",
+                     "rt-milter: note: files and socket not checked: run --check-config as root or "
+                     "as user %s\n",
                      config.user.c_str());
         return 0;
     }
@@ -177,15 +187,18 @@ int check_config(const rtm::Config& config) {
     std::printf("checked as user %s:\n", service->name.c_str());
     for (const std::string& line : report.passed) std::printf("  %s\n", line.c_str());
     std::fflush(stdout);
-    for (const std::string& note : report.notes) std::fprintf(stderr, "rt-milter: note: %s\n", note.c_str());
-    for (const rtm::StartStatus& f : report.failures) std::fprintf(stderr, "rt-milter: %s\n", f.error().c_str());
+    for (const std::string& note : report.notes)
+        std::fprintf(stderr, "rt-milter: note: %s\n", note.c_str());
+    for (const rtm::StartStatus& f : report.failures)
+        std::fprintf(stderr, "rt-milter: %s\n", f.error().c_str());
     return report.exit_status();
 }
 
 // What the command line asks for.
 struct CommandLine {
     std::string config_path = "/etc/rt-milter/rt-milter.toml";
-    bool check = false, online = false, test = false, status = false, debug = false, log_stderr = false;
+    bool check = false, online = false, test = false, status = false, debug = false,
+         log_stderr = false;
     rtm::TestModeOptions test_options;  // --test's, --dry-run included
     std::vector<std::string> rest;      // the operands: MESSAGE
 };
@@ -202,15 +215,33 @@ std::string option_name(const option* options, int code) {
 // a usage error 64, with the usage on standard error), else nothing.
 std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
     // Long options come back as these codes (short ones as their letter).
-    enum : int { kCheck = 256, kOnline, kStatus, kTest, kRcpt, kFrom, kClient, kAuth, kDryRun, kDebug, kLogStderr };
-    static const option kLong[] = {
-        {"config", required_argument, nullptr, 'c'}, {"check-config", no_argument, nullptr, kCheck},
-        {"online", no_argument, nullptr, kOnline},   {"status", no_argument, nullptr, kStatus},
-        {"test", no_argument, nullptr, kTest},       {"rcpt", required_argument, nullptr, kRcpt},
-        {"from", required_argument, nullptr, kFrom}, {"client", required_argument, nullptr, kClient},
-        {"auth", required_argument, nullptr, kAuth}, {"dry-run", no_argument, nullptr, kDryRun},
-        {"debug", no_argument, nullptr, kDebug},     {"log-stderr", no_argument, nullptr, kLogStderr},
-        {"help", no_argument, nullptr, 'h'},         {nullptr, 0, nullptr, 0}};
+    enum : int {
+        kCheck = 256,
+        kOnline,
+        kStatus,
+        kTest,
+        kRcpt,
+        kFrom,
+        kClient,
+        kAuth,
+        kDryRun,
+        kDebug,
+        kLogStderr
+    };
+    static const option kLong[] = {{"config", required_argument, nullptr, 'c'},
+                                   {"check-config", no_argument, nullptr, kCheck},
+                                   {"online", no_argument, nullptr, kOnline},
+                                   {"status", no_argument, nullptr, kStatus},
+                                   {"test", no_argument, nullptr, kTest},
+                                   {"rcpt", required_argument, nullptr, kRcpt},
+                                   {"from", required_argument, nullptr, kFrom},
+                                   {"client", required_argument, nullptr, kClient},
+                                   {"auth", required_argument, nullptr, kAuth},
+                                   {"dry-run", no_argument, nullptr, kDryRun},
+                                   {"debug", no_argument, nullptr, kDebug},
+                                   {"log-stderr", no_argument, nullptr, kLogStderr},
+                                   {"help", no_argument, nullptr, 'h'},
+                                   {nullptr, 0, nullptr, 0}};
     // "-": operands come back in place (code 1), so options may follow
     // MESSAGE whatever POSIXLY_CORRECT says; ":": a missing value is ':',
     // not '?'. opterr = 0: the messages are ours.
@@ -220,22 +251,51 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
         const int code = getopt_long(argc, argv, "-:c:h", kLong, nullptr);
         if (code == -1) break;
         switch (code) {
-            case 1: cl.rest.emplace_back(optarg); break;
-            case 'c': cl.config_path = optarg; break;
-            case kCheck: cl.check = true; break;
-            case kOnline: cl.online = true; break;
-            case kStatus: cl.status = true; break;
-            case kTest: cl.test = true; break;
-            case kRcpt: cl.test_options.recipients.emplace_back(optarg); break;
-            case kFrom: cl.test_options.sender = optarg; break;
-            case kClient: cl.test_options.client_addr = optarg; break;
-            case kAuth: cl.test_options.auth_user = optarg; break;
-            case kDryRun: cl.test_options.dry_run = true; break;
-            case kDebug: cl.debug = true; break;
-            case kLogStderr: cl.log_stderr = true; break;
-            case 'h': std::fputs(kUsage, stdout); return 0;
+            case 1:
+                cl.rest.emplace_back(optarg);
+                break;
+            case 'c':
+                cl.config_path = optarg;
+                break;
+            case kCheck:
+                cl.check = true;
+                break;
+            case kOnline:
+                cl.online = true;
+                break;
+            case kStatus:
+                cl.status = true;
+                break;
+            case kTest:
+                cl.test = true;
+                break;
+            case kRcpt:
+                cl.test_options.recipients.emplace_back(optarg);
+                break;
+            case kFrom:
+                cl.test_options.sender = optarg;
+                break;
+            case kClient:
+                cl.test_options.client_addr = optarg;
+                break;
+            case kAuth:
+                cl.test_options.auth_user = optarg;
+                break;
+            case kDryRun:
+                cl.test_options.dry_run = true;
+                break;
+            case kDebug:
+                cl.debug = true;
+                break;
+            case kLogStderr:
+                cl.log_stderr = true;
+                break;
+            case 'h':
+                std::fputs(kUsage, stdout);
+                return 0;
             case ':':  // optopt: the code of the option without its value
-                std::fprintf(stderr, "rt-milter: %s needs a value\n%s", option_name(kLong, optopt).c_str(), kUsage);
+                std::fprintf(stderr, "rt-milter: %s needs a value\n%s",
+                             option_name(kLong, optopt).c_str(), kUsage);
                 return rtm::exit_status::kUsage;
             default:  // '?'
                 std::fprintf(stderr, "rt-milter: unknown option %s\n%s", argv[word], kUsage);
@@ -245,13 +305,16 @@ std::optional<int> parse_command_line(int argc, char** argv, CommandLine& cl) {
     for (int i = optind; i < argc; ++i) cl.rest.emplace_back(argv[i]);  // the operands after "--"
     cl.test_options.sender = std::string(rtm::strip_angle_brackets(cl.test_options.sender));
     for (std::string& r : cl.test_options.recipients) r = std::string(rtm::strip_angle_brackets(r));
-    if ((!cl.test && !cl.rest.empty()) || cl.rest.size() > 1 || (cl.test && cl.test_options.recipients.empty()) ||
-        (cl.check && cl.test) || (cl.online && !cl.check) || (cl.status && (cl.check || cl.test))) {
+    if ((!cl.test && !cl.rest.empty()) || cl.rest.size() > 1 ||
+        (cl.test && cl.test_options.recipients.empty()) || (cl.check && cl.test) ||
+        (cl.online && !cl.check) || (cl.status && (cl.check || cl.test))) {
         std::fputs(kUsage, stderr);
         return rtm::exit_status::kUsage;
     }
-    if (!cl.test_options.client_addr.empty() && !rtm::parse_ip_address(cl.test_options.client_addr)) {
-        std::fprintf(stderr, "rt-milter: --client %s: not an IP address\n%s", cl.test_options.client_addr.c_str(), kUsage);
+    if (!cl.test_options.client_addr.empty() &&
+        !rtm::parse_ip_address(cl.test_options.client_addr)) {
+        std::fprintf(stderr, "rt-milter: --client %s: not an IP address\n%s",
+                     cl.test_options.client_addr.c_str(), kUsage);
         return rtm::exit_status::kUsage;
     }
     return std::nullopt;
@@ -284,8 +347,10 @@ int main(int argc, char** argv) {
     if (check || test || status) {
         rtm::LoadResult loaded = rtm::load_config_file(cl.config_path);
         if (!loaded.config) {
-            for (const rtm::ConfigError& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-            std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(), cl.config_path.c_str());
+            for (const rtm::ConfigError& e : loaded.errors)
+                std::fprintf(stderr, "%s\n", e.to_string().c_str());
+            std::fprintf(stderr, "rt-milter: %zu error(s) in %s\n", loaded.errors.size(),
+                         cl.config_path.c_str());
             return rtm::exit_status::kConfig;
         }
         if (status) return rtm::run_status_command(*loaded.config);
@@ -299,8 +364,9 @@ int main(int argc, char** argv) {
         // The test mode never reads or writes the duplicate journal: a message
         // tried here must still be delivered when it really arrives.
         loaded.config->journal.clear();
-                test_options.message_path = cl.rest.empty() ? "-" : cl.rest[0];
-        return rtm::run_test_mode(std::make_shared<const rtm::Runtime>(std::move(*loaded.config)), test_options);
+        test_options.message_path = cl.rest.empty() ? "-" : cl.rest[0];
+        return rtm::run_test_mode(std::make_shared<const rtm::Runtime>(std::move(*loaded.config)),
+                                  test_options);
     }
     return rtm::run_daemon({.config_path = cl.config_path});
 }

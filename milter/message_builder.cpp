@@ -17,7 +17,8 @@ Status MessageBuilder::append_lf(std::string_view text) {
     const char* data = text.data();
     const std::size_t n = text.size();
     if (n == 0) return Status::ok();
-    if (!pending_cr_ && !std::memchr(data, '\r', n)) return message_.append(text);  // nothing to change
+    if (!pending_cr_ && !std::memchr(data, '\r', n))
+        return message_.append(text);  // nothing to change
     scratch_.resize(n + 1);
     char* out = scratch_.data();
     if (pending_cr_) {  // the CR that ended the previous chunk
@@ -27,7 +28,8 @@ Status MessageBuilder::append_lf(std::string_view text) {
     std::size_t i = 0;
     while (i < n) {
         const void* cr = std::memchr(data + i, '\r', n - i);
-        const std::size_t j = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - data) : n;
+        const std::size_t j =
+            cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - data) : n;
         std::memcpy(out, data + i, j - i);
         out += j - i;
         if (!cr) break;
@@ -38,7 +40,8 @@ Status MessageBuilder::append_lf(std::string_view text) {
         if (data[j + 1] != '\n') *out++ = '\r';  // a bare CR stays
         i = j + 1;
     }
-    return message_.append(std::string_view(scratch_.data(), static_cast<std::size_t>(out - scratch_.data())));
+    return message_.append(
+        std::string_view(scratch_.data(), static_cast<std::size_t>(out - scratch_.data())));
 }
 
 namespace {
@@ -46,14 +49,17 @@ namespace {
 // Added on the way, by each relay and verifier: a retry through another path
 // (another MX host, a second try a day later) may carry other ones.
 bool is_trace_header(const std::string& lower_name) {
-    return lower_name == "received" || lower_name == "return-path" || lower_name == "delivered-to" ||
-           lower_name == "x-original-to" || lower_name == "authentication-results" ||
-           lower_name == "received-spf" || lower_name.starts_with("x-spam-");
+    return lower_name == "received" || lower_name == "return-path" ||
+           lower_name == "delivered-to" || lower_name == "x-original-to" ||
+           lower_name == "authentication-results" || lower_name == "received-spf" ||
+           lower_name.starts_with("x-spam-");
 }
 
 }  // namespace
 
-std::string MessageBuilder::identity() { return "sha256:" + digest_.hex(); }
+std::string MessageBuilder::identity() {
+    return "sha256:" + digest_.hex();
+}
 
 Status MessageBuilder::header(std::string_view name, std::string_view value) {
     const std::string lower = ascii_lower(name);
@@ -81,7 +87,9 @@ Status MessageBuilder::header(std::string_view name, std::string_view value) {
     return appended;
 }
 
-Status MessageBuilder::end_of_headers() { return append_lf("\r\n"); }
+Status MessageBuilder::end_of_headers() {
+    return append_lf("\r\n");
+}
 
 Status MessageBuilder::body(std::string_view chunk) {
     digest_.update(chunk);

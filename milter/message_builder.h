@@ -18,7 +18,7 @@
 namespace rtm {
 
 class MessageBuilder {
-public:
+  public:
     // lead_space_kept: the MTA passes the space after the colon (SMFIP_HDR_LEADSPC);
     // otherwise one space is put back, as the MTA would write it.
     MessageBuilder(SpoolOptions spool, bool lead_space_kept);
@@ -44,7 +44,7 @@ public:
     // Call after finish().
     std::string identity();
 
-private:
+  private:
     Status append_lf(std::string_view text);  // CRLF → LF, a CR at a chunk's end held back
 
     Message message_;

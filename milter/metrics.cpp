@@ -50,9 +50,10 @@ Registry& registry() {
 }
 
 constexpr const char* kVerdicts[] = {"accepted", "tempfailed", "rejected", "not_ours"};
-constexpr const char* kOutcomes[] = {"ok", "not_ok", "temporary_failure", "transport_error", "timeout"};
-constexpr const char* kResolutions[] = {"found_in_rt", "not_in_rt", "rest2_failed", "counted_delivered",
-                                        "posted_again"};
+constexpr const char* kOutcomes[] = {"ok", "not_ok", "temporary_failure", "transport_error",
+                                     "timeout"};
+constexpr const char* kResolutions[] = {"found_in_rt", "not_in_rt", "rest2_failed",
+                                        "counted_delivered", "posted_again"};
 
 // A label value as the exposition format wants it: \, " and newline escaped.
 std::string label(const std::string& value) {
@@ -88,11 +89,13 @@ class Writer {
     // One sample per value of KEY, from the counters of that value; LABELS
     // (the series' other labels) come first.
     template <std::size_t N>
-    void by_label(const char* name, const std::string& labels, const char* key, const char* const (&values)[N],
+    void by_label(const char* name, const std::string& labels, const char* key,
+                  const char* const (&values)[N],
                   const std::array<std::atomic<std::uint64_t>, N>& counts) {
         const std::string head = labels.empty() ? "" : labels + ",";
         for (std::size_t i = 0; i < N; ++i)
-            sample(name, head + key + "=\"" + values[i] + "\"", static_cast<double>(counts[i].load(kRelaxed)));
+            sample(name, head + key + "=\"" + values[i] + "\"",
+                   static_cast<double>(counts[i].load(kRelaxed)));
     }
     template <std::size_t N>
     void histogram(const std::string& name, const std::string& labels, const Histogram<N>& h) {
@@ -100,7 +103,8 @@ class Writer {
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < N; ++i) {
             cumulative += h.buckets[i].load(kRelaxed);
-            sample(name + "_bucket", sep + "le=\"" + number(h.le[i]) + "\"", static_cast<double>(cumulative));
+            sample(name + "_bucket", sep + "le=\"" + number(h.le[i]) + "\"",
+                   static_cast<double>(cumulative));
         }
         cumulative += h.buckets[N].load(kRelaxed);
         sample(name + "_bucket", sep + "le=\"+Inf\"", static_cast<double>(cumulative));
@@ -192,9 +196,12 @@ void count_rcpt_refusal(bool temporary) {
 
 PostOutcome outcome_of(const RtReply& reply) {
     switch (reply.kind) {
-        case RtReply::Kind::Delivered: return PostOutcome::Ok;
-        case RtReply::Kind::Refused: return PostOutcome::NotOk;
-        case RtReply::Kind::Temporary: break;
+        case RtReply::Kind::Delivered:
+            return PostOutcome::Ok;
+        case RtReply::Kind::Refused:
+            return PostOutcome::NotOk;
+        case RtReply::Kind::Temporary:
+            break;
     }
     if (reply.http_status > 0) return PostOutcome::TemporaryFailure;
     return reply.timed_out ? PostOutcome::Timeout : PostOutcome::TransportError;
@@ -204,15 +211,22 @@ void count_post(ServerCounters& server, const RtReply& reply, double seconds) {
     const PostOutcome outcome = outcome_of(reply);
     server.posts[static_cast<std::size_t>(outcome)].fetch_add(1, kRelaxed);
     server.seconds.observe(seconds);
-    if (outcome != PostOutcome::Ok && outcome != PostOutcome::NotOk) server.set_last_error(reply.summary());
+    if (outcome != PostOutcome::Ok && outcome != PostOutcome::NotOk)
+        server.set_last_error(reply.summary());
 }
 
-void count_posted_bytes(std::uint64_t bytes) { registry().bytes.observe(static_cast<double>(bytes)); }
-void count_journal_duplicate() { registry().duplicates.fetch_add(1, kRelaxed); }
+void count_posted_bytes(std::uint64_t bytes) {
+    registry().bytes.observe(static_cast<double>(bytes));
+}
+void count_journal_duplicate() {
+    registry().duplicates.fetch_add(1, kRelaxed);
+}
 void count_in_doubt(InDoubtResolution resolution) {
     registry().in_doubt[static_cast<std::size_t>(resolution)].fetch_add(1, kRelaxed);
 }
-void count_journal_error() { registry().journal_errors.fetch_add(1, kRelaxed); }
+void count_journal_error() {
+    registry().journal_errors.fetch_add(1, kRelaxed);
+}
 
 void count_config_load(bool ok) {
     Registry& r = registry();
@@ -222,7 +236,9 @@ void count_config_load(bool ok) {
     r.last_reload_ok_at.store(wall_now(), kRelaxed);
 }
 
-const char* to_string(PostOutcome outcome) { return kOutcomes[static_cast<std::size_t>(outcome)]; }
+const char* to_string(PostOutcome outcome) {
+    return kOutcomes[static_cast<std::size_t>(outcome)];
+}
 
 Totals totals() {
     Registry& r = registry();
@@ -248,65 +264,86 @@ std::string render(const Present& present) {
     w.family("rt_milter_transactions_total", "counter",
              "Transactions (messages) by rt-milter's verdict; not_ours: no RT recipient.");
     w.by_label("rt_milter_transactions_total", "", "verdict", kVerdicts, r.transactions);
-    w.family("rt_milter_rcpt_refusals_total", "counter", "RT recipients refused at RCPT, by reply class.");
+    w.family("rt_milter_rcpt_refusals_total", "counter",
+             "RT recipients refused at RCPT, by reply class.");
     w.sample("rt_milter_rcpt_refusals_total", "class=\"temporary\"",
              static_cast<double>(r.rcpt_temporary.load(kRelaxed)));
     w.sample("rt_milter_rcpt_refusals_total", "class=\"permanent\"",
              static_cast<double>(r.rcpt_permanent.load(kRelaxed)));
-    w.family("rt_milter_transactions_in_flight", "gauge", "Transactions between MAIL FROM and rt-milter's verdict.");
+    w.family("rt_milter_transactions_in_flight", "gauge",
+             "Transactions between MAIL FROM and rt-milter's verdict.");
     w.sample("rt_milter_transactions_in_flight", "", present.in_flight);
 
     const std::vector<const ServerCounters*> counted = servers();
-    w.family("rt_milter_posts_total", "counter", "POSTs to RT's mail gateway by RT server and outcome.");
+    w.family("rt_milter_posts_total", "counter",
+             "POSTs to RT's mail gateway by RT server and outcome.");
     for (const ServerCounters* s : counted)
-        w.by_label("rt_milter_posts_total", "server=\"" + label(s->name) + "\"", "outcome", kOutcomes, s->posts);
+        w.by_label("rt_milter_posts_total", "server=\"" + label(s->name) + "\"", "outcome",
+                   kOutcomes, s->posts);
     w.family("rt_milter_post_duration_seconds", "histogram",
              "Seconds from a POST's queueing to RT's answer, by RT server.");
     for (const ServerCounters* s : counted)
-        w.histogram("rt_milter_post_duration_seconds", "server=\"" + label(s->name) + "\"", s->seconds);
-    w.family("rt_milter_posted_message_bytes", "histogram", "Sizes of the messages posted to RT, in bytes.");
+        w.histogram("rt_milter_post_duration_seconds", "server=\"" + label(s->name) + "\"",
+                    s->seconds);
+    w.family("rt_milter_posted_message_bytes", "histogram",
+             "Sizes of the messages posted to RT, in bytes.");
     w.histogram("rt_milter_posted_message_bytes", "", r.bytes);
 
-    w.family("rt_milter_posts_waiting", "gauge", "POSTs queued for a free connection (max_concurrent), by RT server.");
+    w.family("rt_milter_posts_waiting", "gauge",
+             "POSTs queued for a free connection (max_concurrent), by RT server.");
     for (const ServerPresent& s : present.servers)
-        w.sample("rt_milter_posts_waiting", "server=\"" + label(s.name) + "\"", static_cast<double>(s.waiting));
+        w.sample("rt_milter_posts_waiting", "server=\"" + label(s.name) + "\"",
+                 static_cast<double>(s.waiting));
     w.family("rt_milter_posts_in_progress", "gauge", "POSTs under way, by RT server.");
     for (const ServerPresent& s : present.servers)
         w.sample("rt_milter_posts_in_progress", "server=\"" + label(s.name) + "\"",
                  static_cast<double>(s.in_progress));
-    w.family("rt_milter_post_slots", "gauge", "Connections a server may have at once (max_concurrent).");
+    w.family("rt_milter_post_slots", "gauge",
+             "Connections a server may have at once (max_concurrent).");
     for (const ServerPresent& s : present.servers)
-        w.sample("rt_milter_post_slots", "server=\"" + label(s.name) + "\"", static_cast<double>(s.slots));
-    w.family("rt_milter_circuit_state", "gauge", "The circuit breaker of each RT server: 1 for its current state.");
+        w.sample("rt_milter_post_slots", "server=\"" + label(s.name) + "\"",
+                 static_cast<double>(s.slots));
+    w.family("rt_milter_circuit_state", "gauge",
+             "The circuit breaker of each RT server: 1 for its current state.");
     for (const ServerPresent& s : present.servers)
         for (const char* state : {"closed", "open", "half_open"})
-            w.sample("rt_milter_circuit_state", "server=\"" + label(s.name) + "\",state=\"" + state + "\"",
+            w.sample("rt_milter_circuit_state",
+                     "server=\"" + label(s.name) + "\",state=\"" + state + "\"",
                      s.state == state ? 1 : 0);
 
     w.family("rt_milter_journal_duplicates_total", "counter",
              "Copies not posted because the duplicate journal says RT has them.");
-    w.sample("rt_milter_journal_duplicates_total", "", static_cast<double>(r.duplicates.load(kRelaxed)));
+    w.sample("rt_milter_journal_duplicates_total", "",
+             static_cast<double>(r.duplicates.load(kRelaxed)));
     w.family("rt_milter_journal_in_doubt_total", "counter",
              "Copies found in doubt (RT got them, never answered), by how each was settled.");
     w.by_label("rt_milter_journal_in_doubt_total", "", "resolution", kResolutions, r.in_doubt);
-    w.family("rt_milter_journal_errors_total", "counter", "Duplicate journal operations that failed.");
-    w.sample("rt_milter_journal_errors_total", "", static_cast<double>(r.journal_errors.load(kRelaxed)));
-    w.family("rt_milter_journal_usable", "gauge", "1 when the duplicate journal takes writes now (or is off).");
+    w.family("rt_milter_journal_errors_total", "counter",
+             "Duplicate journal operations that failed.");
+    w.sample("rt_milter_journal_errors_total", "",
+             static_cast<double>(r.journal_errors.load(kRelaxed)));
+    w.family("rt_milter_journal_usable", "gauge",
+             "1 when the duplicate journal takes writes now (or is off).");
     w.sample("rt_milter_journal_usable", "", present.journal_usable ? 1 : 0);
 
-    w.family("rt_milter_config_generation", "gauge", "Configurations loaded since start (start and reloads).");
+    w.family("rt_milter_config_generation", "gauge",
+             "Configurations loaded since start (start and reloads).");
     w.sample("rt_milter_config_generation", "", static_cast<double>(r.generation.load(kRelaxed)));
-    w.family("rt_milter_config_last_reload_successful", "gauge", "1 when the last load or reload succeeded.");
-    w.sample("rt_milter_config_last_reload_successful", "", r.last_reload_ok.load(kRelaxed) ? 1 : 0);
+    w.family("rt_milter_config_last_reload_successful", "gauge",
+             "1 when the last load or reload succeeded.");
+    w.sample("rt_milter_config_last_reload_successful", "",
+             r.last_reload_ok.load(kRelaxed) ? 1 : 0);
     w.family("rt_milter_config_last_reload_success_timestamp_seconds", "gauge",
              "When a configuration was last loaded successfully, in seconds since the epoch.");
-    w.sample("rt_milter_config_last_reload_success_timestamp_seconds", "", r.last_reload_ok_at.load(kRelaxed));
+    w.sample("rt_milter_config_last_reload_success_timestamp_seconds", "",
+             r.last_reload_ok_at.load(kRelaxed));
 
     w.family("rt_milter_build_info", "gauge", "rt-milter's version, as a label; always 1.");
     w.sample("rt_milter_build_info", "version=\"" RTM_VERSION "\"", 1);
     double cpu = 0, rss = 0, fds = 0;
     read_proc_self(cpu, rss, fds);
-    w.family("process_start_time_seconds", "gauge", "Start time of the process since the epoch, in seconds.");
+    w.family("process_start_time_seconds", "gauge",
+             "Start time of the process since the epoch, in seconds.");
     w.sample("process_start_time_seconds", "", r.started_at);
     w.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
     w.sample("process_cpu_seconds_total", "", cpu);

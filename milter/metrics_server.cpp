@@ -31,8 +31,8 @@ double wall_now() {
 }
 
 MHD_Result handle(void* cls, MHD_Connection* connection, const char* url, const char* method,
-                  const char* /*version*/, const char* /*upload_data*/, std::size_t* upload_data_size,
-                  void** request) {
+                  const char* /*version*/, const char* /*upload_data*/,
+                  std::size_t* upload_data_size, void** request) {
     // The first call for a request only announces it: answer on the second,
     // once a body (which none of ours takes) would have arrived.
     static int announced;
@@ -73,11 +73,13 @@ const char* circuit_note(const metrics::Present& present, std::string& names) {
 std::string health_problem(const metrics::Present& present, const std::string& socket_problem) {
     if (!present.configured) return "no configuration loaded";
     if (!socket_problem.empty()) return socket_problem;
-    if (present.journal_on && !present.journal_usable) return "journal unusable: " + present.journal_error;
+    if (present.journal_on && !present.journal_usable)
+        return "journal unusable: " + present.journal_error;
     return {};
 }
 
-std::unique_ptr<MetricsServer> MetricsServer::bind(const ListenAddress& address, std::string& error) {
+std::unique_ptr<MetricsServer> MetricsServer::bind(const ListenAddress& address,
+                                                   std::string& error) {
     sockaddr_storage storage{};
     socklen_t length = 0;
     if (address.address.v6) {
@@ -96,7 +98,8 @@ std::unique_ptr<MetricsServer> MetricsServer::bind(const ListenAddress& address,
     UniqueFd fd(socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     const int one = 1;
     if (!fd.valid() || setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&storage), length) != 0 || listen(fd.get(), 16) != 0) {
+        ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&storage), length) != 0 ||
+        listen(fd.get(), 16) != 0) {
         error = "metrics " + address.to_string() + ": cannot listen there: " + std::strerror(errno);
         return nullptr;
     }
@@ -111,11 +114,11 @@ bool MetricsServer::start(MetricsProbe probe, std::string& error) {
     probe_ = std::move(probe);
     const int fd = fd_.release();
     // Bounded: a few scrapers at once, small requests, idle ones dropped.
-    daemon_ = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD, 0, nullptr, nullptr, &handle, this,
-                               MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, 16u,
-                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<std::size_t>(32 * 1024),
-                               MHD_OPTION_END);
+    daemon_ = MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD, 0, nullptr, nullptr, &handle, this, MHD_OPTION_LISTEN_SOCKET,
+        fd, MHD_OPTION_CONNECTION_LIMIT, 16u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 8u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        static_cast<std::size_t>(32 * 1024), MHD_OPTION_END);
     if (daemon_ == nullptr) {
         close(fd);
         error = "metrics " + address_.to_string() + ": libmicrohttpd would not start";
@@ -124,7 +127,8 @@ bool MetricsServer::start(MetricsProbe probe, std::string& error) {
     return true;
 }
 
-MetricsServer::Answer MetricsServer::answer(const std::string& method, const std::string& path) const {
+MetricsServer::Answer MetricsServer::answer(const std::string& method,
+                                            const std::string& path) const {
     if (method != "GET" && method != "HEAD") return {405, kText, "only GET and HEAD\n"};
     if (path == "/metrics") return {200, kExposition, metrics::render(probe_.present())};
     if (path == "/healthz") return health(probe_.present());
@@ -148,13 +152,17 @@ MetricsServer::Answer MetricsServer::status(const metrics::Present& present) con
     const std::string problem = health_problem(present, probe_.socket_problem());
     json servers = json::array();
     for (const metrics::ServerPresent& s : present.servers) {
-        json entry = {{"name", s.name},           {"circuit", s.state},      {"in_progress", s.in_progress},
-                      {"slots", s.slots},         {"waiting", s.waiting}};
+        json entry = {{"name", s.name},
+                      {"circuit", s.state},
+                      {"in_progress", s.in_progress},
+                      {"slots", s.slots},
+                      {"waiting", s.waiting}};
         for (const metrics::ServerCounters* c : metrics::servers()) {
             if (c->name != s.name) continue;
             json posts = json::object();
             for (std::size_t i = 0; i < c->posts.size(); ++i)
-                posts[metrics::to_string(static_cast<metrics::PostOutcome>(i))] = c->posts[i].load();
+                posts[metrics::to_string(static_cast<metrics::PostOutcome>(i))] =
+                    c->posts[i].load();
             entry["posts"] = posts;
             entry["last_error"] = c->last_error();
             entry["last_error_at"] = c->last_error_at();
@@ -171,14 +179,22 @@ MetricsServer::Answer MetricsServer::status(const metrics::Present& present) con
         {"healthy", problem.empty()},
         {"health", problem.empty() ? "ok" : problem},
         {"in_flight", present.in_flight},
-        {"journal", {{"on", present.journal_on}, {"usable", present.journal_usable}, {"error", present.journal_error}}},
+        {"journal",
+         {{"on", present.journal_on},
+          {"usable", present.journal_usable},
+          {"error", present.journal_error}}},
         {"servers", servers},
         {"transactions",
-         {{"accepted", t.accepted}, {"tempfailed", t.tempfailed}, {"rejected", t.rejected}, {"not_ours", t.not_ours}}},
+         {{"accepted", t.accepted},
+          {"tempfailed", t.tempfailed},
+          {"rejected", t.rejected},
+          {"not_ours", t.not_ours}}},
         {"rcpt_refusals", {{"temporary", t.rcpt_tempfailed}, {"permanent", t.rcpt_rejected}}},
-        {"journal_counts", {{"duplicates", t.duplicates}, {"in_doubt", t.in_doubt}, {"errors", t.journal_errors}}},
+        {"journal_counts",
+         {{"duplicates", t.duplicates}, {"in_doubt", t.in_doubt}, {"errors", t.journal_errors}}},
     };
-    return {200, "application/json", body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
+    return {200, "application/json",
+            body.dump(2, ' ', false, json::error_handler_t::replace) + "\n"};
 }
 
 }  // namespace rtm

@@ -26,7 +26,7 @@ namespace rtm {
 
 // What a scrape or a health check reads, supplied by the daemon.
 struct MetricsProbe {
-    std::function<metrics::Present()> present;  // runtime, journal check included
+    std::function<metrics::Present()> present;    // runtime, journal check included
     std::function<std::string()> socket_problem;  // "" when the milter socket listens
     std::string config_path;
     std::string socket;  // the milter socket spec, for /status
@@ -52,7 +52,8 @@ class MetricsServer {
     Answer answer(const std::string& method, const std::string& path) const;
 
   private:
-    explicit MetricsServer(const ListenAddress& address, UniqueFd fd) : address_(address), fd_(std::move(fd)) {}
+    explicit MetricsServer(const ListenAddress& address, UniqueFd fd)
+        : address_(address), fd_(std::move(fd)) {}
     Answer health(const metrics::Present& present) const;
     Answer status(const metrics::Present& present) const;
 

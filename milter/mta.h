@@ -12,11 +12,12 @@ namespace rtm {
 enum class Verdict { Continue, Accept, Reject, Tempfail, Discard };
 
 class MtaApi {
-public:
+  public:
     virtual ~MtaApi() = default;
     virtual std::string macro(const char* name) = 0;  // "" when the MTA did not send it
     // The reply for the Reject/Tempfail about to be returned; text already sanitized.
-    virtual void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) = 0;
+    virtual void set_reply(const std::string& rcode, const std::string& xcode,
+                           const std::string& text) = 0;
     virtual bool delete_recipient(const std::string& raw) = 0;  // at end of message only
     virtual void progress() = 0;                                // at end of message only
 };

@@ -3,8 +3,8 @@
 #include "online_check.h"
 
 #include <map>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include "log.h"
 #include "rest2_client.h"
@@ -45,8 +45,9 @@ std::vector<OnlineFinding> check_online(const Config& config, bool tokens_only) 
             // No token: RT answering at all (401 from REST2) is what can be known.
             Status s = rest2.call(server.url, "rt", "", ignored, &status);
             if (status > 0) {
-                found.push_back({false, head + "reachable (HTTP " + std::to_string(status) +
-                                            "); no rest2_token_file: token and queues not checked"});
+                found.push_back(
+                    {false, head + "reachable (HTTP " + std::to_string(status) +
+                                "); no rest2_token_file: token and queues not checked"});
             } else {
                 found.push_back({true, head + "not reachable: " + s.error()});
             }
@@ -56,23 +57,27 @@ std::vector<OnlineFinding> check_online(const Config& config, bool tokens_only) 
             found.push_back({true, head + s.error()});
             continue;
         }
-        found.push_back({false, head + "reachable, token accepted (RT " + (version.empty() ? "?" : version) + ")"});
+        found.push_back({false, head + "reachable, token accepted (RT " +
+                                    (version.empty() ? "?" : version) + ")"});
         // Each queue asked once; a missing one named for every route to it.
         std::map<std::string, std::pair<Status, bool>> asked;
         for (const Route& route : config.routes) {
             if (route.server != name) continue;
             for (const std::string& queue : route_queues(route)) {
-                const std::string where = "route " + route.address + " (" + route.origin + "): queue " +
-                                          (route.queue || queue != "1" ? queue : "1 (RT's default)");
+                const std::string where =
+                    "route " + route.address + " (" + route.origin + "): queue " +
+                    (route.queue || queue != "1" ? queue : "1 (RT's default)");
                 auto [at, first] = asked.try_emplace(queue, Status::ok(), false);
-                if (first) at->second.first = rest2.queue_exists(server.url, queue, at->second.second);
+                if (first)
+                    at->second.first = rest2.queue_exists(server.url, queue, at->second.second);
                 const auto& [status, exists] = at->second;
                 if (!status) {
                     found.push_back({true, where + ": cannot check: " + status.error()});
                 } else if (!exists) {
-                    found.push_back({true, where + " does not exist in RT " + name +
-                                               " (or the token's user may not see it): RT answers \"temporary "
-                                               "failure\" to every message for it"});
+                    found.push_back(
+                        {true, where + " does not exist in RT " + name +
+                                   " (or the token's user may not see it): RT answers \"temporary "
+                                   "failure\" to every message for it"});
                 } else if (first) {
                     found.push_back({false, where + " exists"});
                 }
@@ -86,8 +91,10 @@ void log_online_check(std::shared_ptr<const Config> config) {
     std::thread([config = std::move(config)] {
         try {
             for (const OnlineFinding& f : check_online(*config, true)) {
-                if (f.problem) log::warning("online check: " + f.line);
-                else log::info("online check: " + f.line);
+                if (f.problem)
+                    log::warning("online check: " + f.line);
+                else
+                    log::info("online check: " + f.line);
             }
         } catch (const std::exception& e) {
             log::warning(std::string("online check: internal error: ") + e.what());

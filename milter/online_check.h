@@ -17,7 +17,8 @@ namespace rtm {
 
 struct OnlineFinding {
     bool problem = false;
-    std::string line;  // one line, no secret: "server rt (https://...): ...", "route a@b (file:3): ..."
+    std::string
+        line;  // one line, no secret: "server rt (https://...): ...", "route a@b (file:3): ..."
 };
 
 // Asks each server of `config` (only those with a token when

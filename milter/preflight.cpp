@@ -111,11 +111,14 @@ std::vector<std::pair<std::string, std::string>> files_read(const Config& config
     for (const auto& [name, server] : config.servers) {
         const std::string prefix = name == "rt" ? "rt." : "servers." + name + ".";
         if (!server.ca_file.empty()) files.emplace_back(prefix + "ca_file", server.ca_file);
-        if (!server.client_cert.empty()) files.emplace_back(prefix + "client_cert", server.client_cert);
-        if (!server.client_key.empty()) files.emplace_back(prefix + "client_key", server.client_key);
+        if (!server.client_cert.empty())
+            files.emplace_back(prefix + "client_cert", server.client_cert);
+        if (!server.client_key.empty())
+            files.emplace_back(prefix + "client_key", server.client_key);
         for (const HeaderFile& h : server.header_files)
             files.emplace_back(prefix + "header_files." + h.name, h.path);
-        if (!server.rest2_token_file.empty()) files.emplace_back(prefix + "rest2_token_file", server.rest2_token_file);
+        if (!server.rest2_token_file.empty())
+            files.emplace_back(prefix + "rest2_token_file", server.rest2_token_file);
     }
     return files;
 }
@@ -167,7 +170,8 @@ void check_postgresql_journal(const Config& config, PreflightMode mode, const st
     }
     const std::string what = s ? "" : s.error() + " (as " + as + ")";
     if (s) {
-        report.passed.push_back("journal " + journal->where() + ": connects, has its table, takes a write");
+        report.passed.push_back("journal " + journal->where() +
+                                ": connects, has its table, takes a write");
     } else if (mode == PreflightMode::Start) {
         report.notes.push_back(what + "; answering 451 until it can be used");
     } else {
@@ -280,23 +284,27 @@ StartStatus look_at_inet_socket(const Config& config, const std::string& as, std
 
 // --check-config's look at the metrics listener, bound as the started
 // identity (the daemon binds it before it drops privileges).
-StartStatus look_at_metrics(const Config& config, const std::string& as, std::string& note, std::string& passed) {
+StartStatus look_at_metrics(const Config& config, const std::string& as, std::string& note,
+                            std::string& passed) {
     ListenAddress listen;
     parse_listen_address(config.metrics, listen);  // the loader has checked it
     const std::string host = listen.address.to_string();
-    const std::string spec = listen.address.v6 ? "inet6:" + std::to_string(listen.port) + "@[" + host + "]"
-                                               : "inet:" + std::to_string(listen.port) + "@" + host;
+    const std::string spec = listen.address.v6
+                                 ? "inet6:" + std::to_string(listen.port) + "@[" + host + "]"
+                                 : "inet:" + std::to_string(listen.port) + "@" + host;
     Endpoint endpoint;
     if (StartStatus s = endpoint_of(spec, endpoint); !s) return s;
     const int error = bind_error(endpoint);
-    if (error == EADDRINUSE && connects(reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length)) {
-        note = "metrics " + config.metrics + ": in use: a process answers on it (a running rt-milter?); the " +
+    if (error == EADDRINUSE &&
+        connects(reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length)) {
+        note = "metrics " + config.metrics +
+               ": in use: a process answers on it (a running rt-milter?); the " +
                "daemon will not start while it does";
         return StartStatus::ok();
     }
     if (error != 0)
-        return StartStatus::cant_create("metrics " + config.metrics + ": cannot bind " + endpoint.where + " as " +
-                                        as + ": " + errno_text(error));
+        return StartStatus::cant_create("metrics " + config.metrics + ": cannot bind " +
+                                        endpoint.where + " as " + as + ": " + errno_text(error));
     passed = "metrics " + config.metrics + ": a bind works";
     return StartStatus::ok();
 }

@@ -1,7 +1,7 @@
 // preflight.h — what rt-milter checks before it listens, at start and in
 // --check-config, so that a daemon that starts can deliver: each TLS file
-// (ca_file, client_cert, client_key) and header file is readable, the spool takes a file, the journal opens and takes a
-// write, and the milter socket can be bound. The directories are made
+// (ca_file, client_cert, client_key) and header file is readable, the spool takes a file, the
+// journal opens and takes a write, and the milter socket can be bound. The directories are made
 // ready first by the identity rt-milter was started with (spool_dir.h);
 // the files are checked in a child process that has become the service
 // user, so the checks see what the daemon will see and nothing they create

@@ -9,7 +9,8 @@ namespace rtm {
 namespace {
 
 bool is_digits(std::string_view s) {
-    return !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+    return !s.empty() && s.size() <= 18 &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 bool is_printable(std::string_view s) {
@@ -42,7 +43,8 @@ std::string_view without_trailing_dots(std::string_view domain) {
 std::optional<EnvelopeAddress> rewritten_by_mta(const EnvelopeAddress& rcpt) {
     EnvelopeAddress a = rcpt;
     std::size_t cut;
-    if ((cut = a.local.rfind('@')) != std::string::npos || (cut = a.local.rfind('%')) != std::string::npos) {
+    if ((cut = a.local.rfind('@')) != std::string::npos ||
+        (cut = a.local.rfind('%')) != std::string::npos) {
         a.domain = a.local.substr(cut + 1);  // "user@inner" or "user%inner" at our host
         a.local.resize(cut);
     } else if ((cut = a.local.find('!')) != std::string::npos) {
@@ -70,8 +72,9 @@ RouteTable::RouteTable(const Config& config) : config_(config) {
 
 bool RouteTable::names_route_local_part(const std::string& local) const {
     if (local_parts_.contains(local)) return true;
-    const auto cut = config_.recipient_delimiter.empty() ? std::string::npos
-                                                         : local.find_first_of(config_.recipient_delimiter);
+    const auto cut = config_.recipient_delimiter.empty()
+                         ? std::string::npos
+                         : local.find_first_of(config_.recipient_delimiter);
     return cut != std::string::npos && cut > 0 && local_parts_.contains(local.substr(0, cut));
 }
 
@@ -98,14 +101,16 @@ RouteDecision RouteTable::route(const EnvelopeAddress& rcpt, std::string_view mt
     }
     if (!mta_resolved.empty()) {
         AddressParse resolved = parse_envelope_address(mta_resolved);
-        if (resolved.address && route_as_written(*resolved.address).kind != RouteDecision::Kind::NotRt) {
+        if (resolved.address &&
+            route_as_written(*resolved.address).kind != RouteDecision::Kind::NotRt) {
             return refuse_form(*resolved.address);
         }
     }
     // No domain (the MTA appends its own) or an address literal (this host's
     // own name for itself): which domain that means is the MTA's secret.
     const bool literal = rcpt.domain.starts_with('[');
-    if ((rcpt.domain.empty() || literal) && !rcpt.null_sender() && names_route_local_part(ascii_lower(rcpt.local))) {
+    if ((rcpt.domain.empty() || literal) && !rcpt.null_sender() &&
+        names_route_local_part(ascii_lower(rcpt.local))) {
         return refuse("5.1.3", raw() + ": RT addresses need their domain name");
     }
     return d;
@@ -142,13 +147,15 @@ RouteDecision RouteTable::route_as_written(const EnvelopeAddress& rcpt) const {
     if (extension.empty()) return d;
 
     const std::string address = rcpt.address();
-    if (!is_printable(extension)) return refuse("5.1.1", "<" + address + ">: invalid address extension");
+    if (!is_printable(extension))
+        return refuse("5.1.1", "<" + address + ">: invalid address extension");
     switch (route->extension) {
         case ExtensionMode::None:
             break;  // only the X-RT-Mail-Extension header, as rt-mailgate without --extension
         case ExtensionMode::Ticket:
             if (!is_digits(extension)) {
-                return refuse("5.1.1", "<" + address + ">: \"" + extension + "\" is not a ticket number");
+                return refuse("5.1.1",
+                              "<" + address + ">: \"" + extension + "\" is not a ticket number");
             }
             d.target.ticket = extension;
             break;
@@ -160,15 +167,18 @@ RouteDecision RouteTable::route_as_written(const EnvelopeAddress& rcpt) const {
             auto it = std::find_if(route->queues.begin(), route->queues.end(),
                                    [&](const std::string& q) { return iequals(q, extension); });
             if (it == route->queues.end()) {
-                return refuse("5.1.1", "<" + address + ">: no such queue \"" + extension + "\" at this address");
+                return refuse("5.1.1", "<" + address + ">: no such queue \"" + extension +
+                                           "\" at this address");
             }
             d.target.queue = *it;
             break;
         }
         case ExtensionMode::Action: {
-            auto it = std::find(route->actions.begin(), route->actions.end(), ascii_lower(extension));
+            auto it =
+                std::find(route->actions.begin(), route->actions.end(), ascii_lower(extension));
             if (it == route->actions.end()) {
-                return refuse("5.7.1", "<" + address + ">: action \"" + extension + "\" is not allowed at this address");
+                return refuse("5.7.1", "<" + address + ">: action \"" + extension +
+                                           "\" is not allowed at this address");
             }
             d.target.action = *it;
             break;

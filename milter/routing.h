@@ -36,13 +36,13 @@ struct RouteDecision {
 };
 
 class RouteTable {
-public:
+  public:
     explicit RouteTable(const Config& config);
     // mta_resolved: the MTA's own resolution of the address, when it gives
     // one (Postfix's {rcpt_addr}: trivial-rewrite's result); "" when not.
     RouteDecision route(const EnvelopeAddress& rcpt, std::string_view mta_resolved = {}) const;
 
-private:
+  private:
     RouteDecision route_as_written(const EnvelopeAddress& rcpt) const;
     const Route* find(const std::string& local, const std::string& domain) const;
     bool names_route_local_part(const std::string& local) const;

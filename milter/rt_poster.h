@@ -23,14 +23,15 @@
 namespace rtm {
 
 class RtPoster {
-public:
+  public:
     using Tick = std::function<void()>;
     virtual ~RtPoster() = default;
 
     // POST a prepared body to a full mail-gateway URL. uploaded: called
     // once the whole request is written — from then on RT gets it even if
     // this process dies (a copy with no answer is then in doubt).
-    virtual RtReply post(const std::string& url, const MultipartBody& body, const Tick& uploaded) = 0;
+    virtual RtReply post(const std::string& url, const MultipartBody& body,
+                         const Tick& uploaded) = 0;
 };
 
 struct RtBackend {
@@ -42,7 +43,8 @@ struct RtBackend {
     std::function<std::unique_ptr<RtPoster>(const RtServer&)> make_poster;
     // Asks RT's REST2 whether it has the message with this Message-ID at the
     // target; tick is called about once a second while waiting. May throw.
-    std::function<Rest2Finding(const RtServer&, const Target&, const std::string& message_id, const Tick& tick)>
+    std::function<Rest2Finding(const RtServer&, const Target&, const std::string& message_id,
+                               const Tick& tick)>
         find_message;
     // Now, for the circuit breaker, the wait for a free worker, progress to
     // the MTA and the times in log lines.

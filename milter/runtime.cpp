@@ -12,13 +12,13 @@ namespace {
 
 // One worker's libcurl client: its connection is kept across POSTs.
 class CurlPoster : public RtPoster {
-public:
+  public:
     explicit CurlPoster(const RtServer& server) : client_(client_options(server)) {}
     RtReply post(const std::string& url, const MultipartBody& body, const Tick& uploaded) override {
         return client_.post(url, body, {}, uploaded);
     }
 
-private:
+  private:
     RtClient client_;
 };
 
@@ -29,8 +29,8 @@ RtBackend curl_backend() {
     backend.make_poster = [](const RtServer& server) -> std::unique_ptr<RtPoster> {
         return std::make_unique<CurlPoster>(server);
     };
-    backend.find_message = [](const RtServer& server, const Target& target, const std::string& message_id,
-                              const RtBackend::Tick& tick) {
+    backend.find_message = [](const RtServer& server, const Target& target,
+                              const std::string& message_id, const RtBackend::Tick& tick) {
         ClientOptions options = client_options(server);
         // Bounded: the MTA waits, kept alive by tick, but not for ever.
         options.timeout_seconds = std::min<long>(server.timeout, 60);
@@ -54,12 +54,17 @@ ClientOptions client_options(const RtServer& server) {
     options.redirect_hosts = server.redirect_hosts;
     options.client_cert = server.client_cert;
     options.client_key = server.client_key;
-    for (const HeaderFile& h : server.header_files) options.extra_headers.push_back({h.name, h.value});
+    for (const HeaderFile& h : server.header_files)
+        options.extra_headers.push_back({h.name, h.value});
     return options;
 }
 
-ServerPool::ServerPool(const RtServer& server, std::shared_ptr<Circuit> circuit, const RtBackend& backend)
-    : server_(server), circuit_(std::move(circuit)), backend_(backend), counters_(metrics::server(server.name)) {}
+ServerPool::ServerPool(const RtServer& server, std::shared_ptr<Circuit> circuit,
+                       const RtBackend& backend)
+    : server_(server),
+      circuit_(std::move(circuit)),
+      backend_(backend),
+      counters_(metrics::server(server.name)) {}
 
 std::size_t ServerPool::waiting() const {
     std::lock_guard lock(mutex_);
@@ -71,7 +76,9 @@ std::size_t ServerPool::in_progress() const {
     return workers_.size() > idle_ ? workers_.size() - idle_ : 0;
 }
 
-ServerPool::~ServerPool() { stop(); }
+ServerPool::~ServerPool() {
+    stop();
+}
 
 void ServerPool::stop() {
     std::vector<std::thread> workers;
@@ -95,7 +102,8 @@ std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
     }
     // Every queued job that no idle worker will take: one more worker, up to
     // the cap. Started before the job is queued, so a failure queues nothing.
-    if (queue_.size() + 1 > idle_ && workers_.size() < static_cast<std::size_t>(server_.max_concurrent)) {
+    if (queue_.size() + 1 > idle_ &&
+        workers_.size() < static_cast<std::size_t>(server_.max_concurrent)) {
         workers_.emplace_back([this] { work(); });
     }
     queue_.push_back({std::move(task), start_by});
@@ -120,7 +128,8 @@ void ServerPool::work() {
                 if (!poster) poster = backend_.make_poster(server_);
                 use = poster.get();
             } catch (const std::exception& e) {
-                log::error("RT server " + server_.name + ": cannot make an HTTP client: " + e.what());
+                log::error("RT server " + server_.name +
+                           ": cannot make an HTTP client: " + e.what());
             }
         }
         job.task(use);  // the job's own exceptions go to its future
@@ -132,12 +141,17 @@ void Runtime::stop_posting() const {
     for (const auto& [name, pool] : pools_) pool->stop();
 }
 
-Runtime::Runtime(Config config) : Runtime(std::move(config), curl_backend(), RuntimeFamily::process()) {}
+Runtime::Runtime(Config config)
+    : Runtime(std::move(config), curl_backend(), RuntimeFamily::process()) {}
 
 Runtime::Runtime(Config config, RtBackend backend, std::shared_ptr<RuntimeFamily> family)
-    : config_(std::move(config)), backend_(std::move(backend)), family_(std::move(family)), routes_(config_) {
+    : config_(std::move(config)),
+      backend_(std::move(backend)),
+      family_(std::move(family)),
+      routes_(config_) {
     for (const auto& [name, server] : config_.servers) {
-        pools_.emplace(name, std::make_unique<ServerPool>(server, family_->circuits.for_url(server.url), backend_));
+        pools_.emplace(name, std::make_unique<ServerPool>(
+                                 server, family_->circuits.for_url(server.url), backend_));
     }
     if (!config_.journal.empty()) {
         journal_ = Journal::open(config_.journal, config_.journal_expiry, journal_error_, true);

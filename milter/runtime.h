@@ -11,8 +11,8 @@
 // is RuntimeFamily::process(), a test makes its own.
 #pragma once
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -51,7 +51,7 @@ struct RuntimeFamily {
 };
 
 class ServerPool {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
     using Job = std::function<void(RtPoster*)>;
 
@@ -82,7 +82,7 @@ public:
     std::size_t waiting() const;
     std::size_t in_progress() const;
 
-private:
+  private:
     struct Queued {
         std::packaged_task<void(RtPoster*)> task;
         Clock::time_point start_by;
@@ -102,7 +102,7 @@ private:
 };
 
 class Runtime {
-public:
+  public:
     // Production: libcurl (curl_backend()), the process's family.
     explicit Runtime(Config config);
     Runtime(Config config, RtBackend backend, std::shared_ptr<RuntimeFamily> family);
@@ -129,7 +129,7 @@ public:
     Journal* journal() const { return journal_.get(); }
     const std::string& journal_error() const { return journal_error_; }
 
-private:
+  private:
     Config config_;
     RtBackend backend_;  // before the pools, which use it
     std::shared_ptr<RuntimeFamily> family_;

@@ -5,11 +5,11 @@
 #include "session.h"
 
 #include <algorithm>
-#include <utility>
 #include <future>
 #include <map>
 #include <sstream>
 #include <tuple>
+#include <utility>
 
 #include "log.h"
 #include "metrics.h"
@@ -53,7 +53,6 @@ std::string unproven_text(const std::string& rcpt) {
     return rcpt + ": this action needs an authenticated sender";
 }
 
-
 // A journal operation failed: logged and counted.
 void journal_error(const std::string& what) {
     metrics::count_journal_error();
@@ -68,7 +67,9 @@ Session::InFlight::InFlight(std::shared_ptr<RuntimeFamily> f) : family(std::move
 Session::InFlight::~InFlight() {
     if (family) --family->in_flight;
 }
-Session::InFlight::InFlight(InFlight&& other) noexcept : family(std::move(other.family)) { other.family.reset(); }
+Session::InFlight::InFlight(InFlight&& other) noexcept : family(std::move(other.family)) {
+    other.family.reset();
+}
 Session::InFlight& Session::InFlight::operator=(InFlight&& other) noexcept {
     if (this != &other) {
         if (family) --family->in_flight;
@@ -78,18 +79,23 @@ Session::InFlight& Session::InFlight::operator=(InFlight&& other) noexcept {
     return *this;
 }
 
-int Session::in_flight() { return RuntimeFamily::process()->in_flight.load(); }
+int Session::in_flight() {
+    return RuntimeFamily::process()->in_flight.load();
+}
 
-Session::Session(RuntimeSource runtime, MtaApi& mta) : runtime_source_(std::move(runtime)), mta_(mta) {}
+Session::Session(RuntimeSource runtime, MtaApi& mta)
+    : runtime_source_(std::move(runtime)), mta_(mta) {}
 
-void Session::connect(std::string client_host, std::string client_addr, std::optional<IpAddress> client_ip) {
+void Session::connect(std::string client_host, std::string client_addr,
+                      std::optional<IpAddress> client_ip) {
     client_ip_ = client_ip;
     // An unverified name comes as "[addr]": say the address once.
     const bool no_name = client_host.empty() || client_host == "[" + client_addr + "]";
     client_ = no_name ? client_addr : client_host + "[" + client_addr + "]";
 }
 
-Verdict Session::reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text) {
+Verdict Session::reply(Verdict verdict, const std::string& rcode, const std::string& xcode,
+                       const std::string& text) {
     mta_.set_reply(rcode, xcode, sanitize_reply_text(text));
     return verdict;
 }
@@ -126,7 +132,8 @@ Verdict Session::mail(const std::vector<std::string>& args) {
 
 Verdict Session::rcpt(const std::vector<std::string>& args) {
     const Verdict v = route_rcpt(args);
-    if (v == Verdict::Tempfail || v == Verdict::Reject) metrics::count_rcpt_refusal(v == Verdict::Tempfail);
+    if (v == Verdict::Tempfail || v == Verdict::Reject)
+        metrics::count_rcpt_refusal(v == Verdict::Tempfail);
     return v;
 }
 
@@ -139,21 +146,25 @@ Verdict Session::route_rcpt(const std::vector<std::string>& args) {
         // Only our business when it names one of our domains; otherwise the
         // MTA decides, and a copy it keeps for it is another recipient's.
         const std::string lower = ascii_lower(args[0]);
-        bool ours = std::any_of(config.routes.begin(), config.routes.end(),
-                                [&](const Route& r) { return lower.find("@" + r.domain) != std::string::npos; });
+        bool ours = std::any_of(config.routes.begin(), config.routes.end(), [&](const Route& r) {
+            return lower.find("@" + r.domain) != std::string::npos;
+        });
         if (!ours) {
             ++tx_->other_recipients;
             return Verdict::Continue;
         }
-        return reply(Verdict::Reject, "501", "5.1.3", "bad recipient address syntax: " + parsed.error);
+        return reply(Verdict::Reject, "501", "5.1.3",
+                     "bad recipient address syntax: " + parsed.error);
     }
-    RouteDecision decision = tx_->runtime->routes().route(*parsed.address, mta_.macro("{rcpt_addr}"));
+    RouteDecision decision =
+        tx_->runtime->routes().route(*parsed.address, mta_.macro("{rcpt_addr}"));
     switch (decision.kind) {
         case RouteDecision::Kind::NotRt:
             ++tx_->other_recipients;
             return Verdict::Continue;
         case RouteDecision::Kind::Refused:
-            log::info(rcpt_log_head("refused", *parsed.address) + decision.xcode + " " + decision.text);
+            log::info(rcpt_log_head("refused", *parsed.address) + decision.xcode + " " +
+                      decision.text);
             return reply(Verdict::Reject, decision.rcode, decision.xcode, decision.text);
         case RouteDecision::Kind::Routed:
             break;
@@ -162,33 +173,39 @@ Verdict Session::route_rcpt(const std::vector<std::string>& args) {
         log::info(rcpt_log_head("refused RT", *parsed.address) +
                   "5.1.7 the envelope sender does not parse: " + tx_->sender_error);
         return reply(Verdict::Reject, "550", "5.1.7",
-                     "the envelope sender address is not valid (" + tx_->sender_error + "); RT takes no mail from it");
+                     "the envelope sender address is not valid (" + tx_->sender_error +
+                         "); RT takes no mail from it");
     }
     // Take or resolve from an unproven sender, refused when nothing later
     // (no trusted Authentication-Results) could prove the sender; otherwise
     // decided at end of message (apply_trust_policy).
     if (decision.target.action && needs_proof(*decision.target.action) && !envelope_proof() &&
-        config.untrusted_action_for(*decision.route) == UntrustedAction::Reject && config.trusted_authserv_ids.empty()) {
-        log::info(rcpt_log_head("refused RT", *parsed.address) + "5.7.1 action " + *decision.target.action +
-                  " from an unproven sender, proof=none");
-        return reply(Verdict::Reject, "550", "5.7.1", unproven_text("<" + parsed.address->address() + ">"));
+        config.untrusted_action_for(*decision.route) == UntrustedAction::Reject &&
+        config.trusted_authserv_ids.empty()) {
+        log::info(rcpt_log_head("refused RT", *parsed.address) + "5.7.1 action " +
+                  *decision.target.action + " from an unproven sender, proof=none");
+        return reply(Verdict::Reject, "550", "5.7.1",
+                     unproven_text("<" + parsed.address->address() + ">"));
     }
     ServerPool& pool = tx_->runtime->pool(decision.route->server);
-    if (!pool.circuit().allow(pool.server().circuit_failures, std::chrono::seconds(pool.server().circuit_cooldown),
+    if (!pool.circuit().allow(pool.server().circuit_failures,
+                              std::chrono::seconds(pool.server().circuit_cooldown),
                               tx_->runtime->now())) {
-        return reply(Verdict::Tempfail, "451", "4.4.1", "RT is unavailable at the moment; try again later");
+        return reply(Verdict::Tempfail, "451", "4.4.1",
+                     "RT is unavailable at the moment; try again later");
     }
     if (config.max_message_size > 0 && tx_->declared_size > config.max_message_size) {
         return reply(Verdict::Reject, "552", "5.3.4",
-                     "message too big for RT (" + std::to_string(tx_->declared_size) + " bytes declared, limit " +
-                         std::to_string(config.max_message_size) + ")");
+                     "message too big for RT (" + std::to_string(tx_->declared_size) +
+                         " bytes declared, limit " + std::to_string(config.max_message_size) + ")");
     }
     std::string key = target_key(decision);
     auto& keys = tx_->target_keys;
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
         if (keys.size() >= static_cast<std::size_t>(config.max_rt_targets)) {
             log::info(rcpt_log_head("deferred RT", *parsed.address) + "4.5.3 more than " +
-                      std::to_string(config.max_rt_targets) + " RT targets in one message (max_rt_targets)");
+                      std::to_string(config.max_rt_targets) +
+                      " RT targets in one message (max_rt_targets)");
             return reply(Verdict::Tempfail, "452", "4.5.3",
                          "too many RT recipients in one message; send the rest in another message");
         }
@@ -201,11 +218,13 @@ Verdict Session::route_rcpt(const std::vector<std::string>& args) {
 Verdict Session::capture(Status status) {
     if (status) return Verdict::Continue;
     log::error(log_head() + ": cannot spool the message: " + status.error());
-    return fail(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot spool the message; try again later");
+    return fail(Verdict::Tempfail, "451", "4.3.0",
+                "rt-milter cannot spool the message; try again later");
 }
 
 Verdict Session::fail(Verdict verdict, std::string rcode, std::string xcode, std::string text) {
-    tx_->failed = Transaction::Failure{verdict, std::move(rcode), std::move(xcode), std::move(text)};
+    tx_->failed =
+        Transaction::Failure{verdict, std::move(rcode), std::move(xcode), std::move(text)};
     tx_->message.reset();  // nothing more is kept (and a spool file goes now)
     return *repeat_failure();
 }
@@ -217,7 +236,7 @@ std::optional<Verdict> Session::repeat_failure() {
 }
 
 void Session::fail_internal() {
-    if (!tx_) {  // MAIL itself failed: RCPT must still say so
+    if (!tx_) {          // MAIL itself failed: RCPT must still say so
         Transaction tx;  // (not tx_.emplace(): clang 14 rejects it for this nested type)
         tx.in_flight = InFlight(RuntimeFamily::process());
         tx.started = Clock::now();
@@ -233,7 +252,8 @@ Verdict Session::data() {
     if (std::optional<Verdict> v = repeat_failure()) return *v;
     if (!tx_ || tx_->rt.empty()) {  // no RT recipient: not ours, stop here
         if (tx_) metrics::count_transaction(metrics::TxVerdict::NotOurs);
-        if (tx_ && log::enabled(LogLevel::Debug)) log::debug(log_head() + ": no RT recipient, not rt-milter's business");
+        if (tx_ && log::enabled(LogLevel::Debug))
+            log::debug(log_head() + ": no RT recipient, not rt-milter's business");
         tx_.reset();
         return Verdict::Accept;
     }
@@ -262,12 +282,15 @@ Verdict Session::body(std::string_view chunk) {
     if (Verdict v = capture(tx_->message->body(chunk)); v != Verdict::Continue) return v;
     const std::uint64_t limit = tx_->runtime->config().max_message_size;
     if (limit > 0 && tx_->message->size() > limit) {
-        return fail(Verdict::Reject, "552", "5.3.4", "message too big for RT (over " + std::to_string(limit) + " bytes)");
+        return fail(Verdict::Reject, "552", "5.3.4",
+                    "message too big for RT (over " + std::to_string(limit) + " bytes)");
     }
     return Verdict::Continue;
 }
 
-void Session::abort() { tx_.reset(); }
+void Session::abort() {
+    tx_.reset();
+}
 
 void Session::tick() {
     const auto now = tx_->runtime->now();
@@ -281,7 +304,8 @@ const Proof& Session::envelope_proof() {
     // {auth_authen} comes with MAIL FROM (callbacks.cpp asks for it) and
     // stays readable until the end of the message.
     if (!tx_->envelope_proof)
-        tx_->envelope_proof = prove_by_envelope(tx_->runtime->config(), mta_.macro("{auth_authen}"), client_ip_);
+        tx_->envelope_proof =
+            prove_by_envelope(tx_->runtime->config(), mta_.macro("{auth_authen}"), client_ip_);
     return *tx_->envelope_proof;
 }
 
@@ -289,14 +313,16 @@ std::optional<Verdict> Session::apply_trust_policy(std::string& summary) {
     const Config& config = tx_->runtime->config();
     std::vector<RtRecipient*> unproven;
     for (RtRecipient& r : tx_->rt)
-        if (r.decision.target.action && needs_proof(*r.decision.target.action)) unproven.push_back(&r);
+        if (r.decision.target.action && needs_proof(*r.decision.target.action))
+            unproven.push_back(&r);
     if (unproven.empty()) return std::nullopt;
     Proof proof = envelope_proof();
     if (!proof) {
         std::vector<TrustNote> notes;
         proof = tx_->headers.prove(config, mta_.macro("i"), notes);
         for (const TrustNote& note : notes)
-            log::write(note.warning ? LogLevel::Warning : LogLevel::Info, queue_id() + ": trust: " + note.text);
+            log::write(note.warning ? LogLevel::Warning : LogLevel::Info,
+                       queue_id() + ": trust: " + note.text);
     }
     tx_->proof_text = proof.text;
     if (proof) return std::nullopt;
@@ -353,11 +379,12 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
             try {
                 if (!poster) {
                     d.reply = classify_transport_failure(
-                        runtime->now() >= start_by ? "RT server " + d.server + " busy: all " +
-                                                       std::to_string(pool.server().max_concurrent) +
-                                                       " connections (max_concurrent) in use for " +
-                                                       std::to_string(pool.server().timeout) + " s"
-                                                 : "RT server " + d.server + ": no HTTP client could be made",
+                        runtime->now() >= start_by
+                            ? "RT server " + d.server + " busy: all " +
+                                  std::to_string(pool.server().max_concurrent) +
+                                  " connections (max_concurrent) in use for " +
+                                  std::to_string(pool.server().timeout) + " s"
+                            : "RT server " + d.server + ": no HTTP client could be made",
                         false);
                 } else {
                     d.attempted = true;
@@ -375,7 +402,8 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
                     d.reply = poster->post(d.target.gateway_url(), body, uploaded);
                 }
             } catch (const std::exception& e) {
-                d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
+                d.reply =
+                    classify_transport_failure(std::string("internal error: ") + e.what(), false);
             }
             d.seconds = seconds_between(queued, runtime->now());
         };
@@ -392,8 +420,10 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
             d.rt_headers_left_out ? tx_->message->without_rt_headers() : MessageView(message);
         d.posted_size = prefix.size() + posted.size();
         if (inspect_) {
-            std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(posted.size(), 600)), '\0');
-            head.resize(static_cast<std::size_t>(std::max(0L, posted.read_at(0, head.data(), head.size()))));
+            std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(posted.size(), 600)),
+                             '\0');
+            head.resize(static_cast<std::size_t>(
+                std::max(0L, posted.read_at(0, head.data(), head.size()))));
             d.posted_head = prefix + head.substr(0, head.rfind('\n') + 1);
         }
         if (dry_run_) {
@@ -412,7 +442,8 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
     }
 }
 
-std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliveries, std::string& summary) {
+std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliveries,
+                                                std::string& summary) {
     const Runtime& runtime = *tx_->runtime;
     const Config& config = runtime.config();
     if (config.journal.empty() || inspect_) return std::nullopt;  // off, or test mode
@@ -425,7 +456,8 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         }
         journal_error(why + "; answering 451 rather than risking duplicates");
         summary = "451 4.3.0 duplicate journal unavailable";
-        return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter cannot check for duplicates; try again later");
+        return reply(Verdict::Tempfail, "451", "4.3.0",
+                     "rt-milter cannot check for duplicates; try again later");
     };
     if (!journal) return journal_failed(runtime.journal_error());
     const std::string identity = tx_->message->identity();
@@ -435,8 +467,9 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         auto field = [](const std::optional<std::string>& f) { return f ? *f : std::string("-"); };
         // The same message (its content, not only its Message-ID) from the
         // same sender for the same target: what a retry looks like.
-        d.journal_key = url + " queue=" + field(d.target.queue) + " action=" + field(d.target.action) +
-                        " ticket=" + field(d.target.ticket) + "\nfrom=" + tx_->sender + "\n" + identity;
+        d.journal_key = url + " queue=" + field(d.target.queue) +
+                        " action=" + field(d.target.action) + " ticket=" + field(d.target.ticket) +
+                        "\nfrom=" + tx_->sender + "\n" + identity;
         Journal::State& state = d.journal_state;
         if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
         if (state == Journal::State::Delivered) {
@@ -452,7 +485,8 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         if (!held) return journal_failed(why);
         log::warning(log_head() + ": " + why + "; answering 451");
         summary = "451 4.3.0 being delivered by another session";
-        return reply(Verdict::Tempfail, "451", "4.3.0", "this message is being delivered right now; try again later");
+        return reply(Verdict::Tempfail, "451", "4.3.0",
+                     "this message is being delivered right now; try again later");
     }
     return std::nullopt;
 }
@@ -478,7 +512,8 @@ std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held
             held = s.is_ok();
             if (!s) return s.error();
             return join(d.recipients, ",") + " -> " + describe_target(d) +
-                   ": being delivered by another session/host" + (claim.holder.empty() ? "" : " (" + claim.holder + ")");
+                   ": being delivered by another session/host" +
+                   (claim.holder.empty() ? "" : " (" + claim.holder + ")");
         }
     }
     return {};
@@ -490,7 +525,8 @@ void Session::release_claims(std::vector<Delivery>& deliveries) {
         if (!d.claimed) continue;
         d.claimed = false;
         Status s = d.journal_state == Journal::State::InDoubt
-                       ? journal.record(d.journal_key, Journal::State::InDoubt, "claim released, not posted")
+                       ? journal.record(d.journal_key, Journal::State::InDoubt,
+                                        "claim released, not posted")
                        : journal.forget(d.journal_key);
         if (!s) log::error("duplicate journal: cannot release a claim: " + s.error());
     }
@@ -505,7 +541,8 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
         Rest2Finding finding;
         try {
             // Bounded (curl_backend: at most 60 s): the MTA waits, kept alive by tick().
-            finding = tx_->runtime->backend().find_message(server, d.target, *message_id, [this] { tick(); });
+            finding = tx_->runtime->backend().find_message(server, d.target, *message_id,
+                                                           [this] { tick(); });
         } catch (const std::exception& e) {
             finding = {Rest2Finding::Kind::Failed, std::string("internal error: ") + e.what()};
         }
@@ -515,7 +552,9 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
                 d.from_journal = true;
                 d.in_doubt_note = "in doubt: RT has it (" + finding.detail + ")";
                 d.reply = classify_http(200, "OK", "ok (" + d.in_doubt_note + ")");
-                if (Status s = journal.record(d.journal_key, Journal::State::Delivered, d.in_doubt_note); !s)
+                if (Status s =
+                        journal.record(d.journal_key, Journal::State::Delivered, d.in_doubt_note);
+                    !s)
                     log::error("duplicate journal: cannot record an outcome: " + s.error());
                 return;
             case Rest2Finding::Kind::NotFound:
@@ -531,15 +570,18 @@ void Session::settle_in_doubt(Delivery& d, Journal& journal) {
                 return;
         }
     }
-    const std::string why = message_id ? "no rest2_token_file for server " + d.server : "no Message-ID to ask RT";
+    const std::string why =
+        message_id ? "no rest2_token_file for server " + d.server : "no Message-ID to ask RT";
     if (config.in_doubt == InDoubt::Delivered) {
         metrics::count_in_doubt(metrics::InDoubtResolution::CountedDelivered);
         d.from_journal = true;
         d.in_doubt_note = "in doubt: " + why + ", counted as delivered (in_doubt = delivered)";
-        d.reply = classify_http(200, "OK", "ok (posted earlier, RT never answered: counted as delivered)");
+        d.reply = classify_http(200, "OK",
+                                "ok (posted earlier, RT never answered: counted as delivered)");
         log::warning(log_head() + " " + join(d.recipients, ",") +
                      ": RT received this message earlier and never answered; counted as delivered "
-                     "(in_doubt = delivered, " + why + "), not posted again");
+                     "(in_doubt = delivered, " +
+                     why + "), not posted again");
     } else {
         metrics::count_in_doubt(metrics::InDoubtResolution::PostedAgain);
         d.in_doubt_note = "in doubt: " + why + ", posting again (in_doubt = retry)";
@@ -555,7 +597,8 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
         // POST that never left (no free connection for a while, an internal
         // error) must not let one sender's fan-out open the circuit for all.
         if (d.attempted) {
-            pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures, runtime.now());
+            pool.circuit().record(d.reply.http_status > 0, pool.server().circuit_failures,
+                                  runtime.now());
             metrics::count_post(pool.counters(), d.reply, d.seconds);
             metrics::count_posted_bytes(d.posted_size);
         }
@@ -567,7 +610,8 @@ void Session::record_outcomes(const std::vector<Delivery>& deliveries) {
         } else if (d.reply.in_doubt) {
             s = journal.record(d.journal_key, Journal::State::InDoubt, d.reply.summary());
         } else {
-            s = journal.forget(d.journal_key);  // RT answered "not now" (or nothing arrived): post again
+            s = journal.forget(
+                d.journal_key);  // RT answered "not now" (or nothing arrived): post again
         }
         if (!s) log::error("duplicate journal: cannot record an outcome: " + s.error());
     }
@@ -577,22 +621,31 @@ Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& su
     std::vector<const Delivery*> temporary, refused, delivered;
     for (const Delivery& d : deliveries) {
         switch (d.reply.kind) {
-            case RtReply::Kind::Temporary: temporary.push_back(&d); break;
-            case RtReply::Kind::Refused: refused.push_back(&d); break;
-            case RtReply::Kind::Delivered: delivered.push_back(&d); break;
+            case RtReply::Kind::Temporary:
+                temporary.push_back(&d);
+                break;
+            case RtReply::Kind::Refused:
+                refused.push_back(&d);
+                break;
+            case RtReply::Kind::Delivered:
+                delivered.push_back(&d);
+                break;
         }
     }
     // The sender learns what happened, not how we are built: RT's own words,
     // curl's errors and host names stay in the log line.
     if (!temporary.empty()) {
         const bool unreachable =
-            std::all_of(temporary.begin(), temporary.end(), [](const Delivery* d) { return d->reply.unreachable; });
+            std::all_of(temporary.begin(), temporary.end(),
+                        [](const Delivery* d) { return d->reply.unreachable; });
         const Delivery& first = *temporary.front();
-        const std::string why = unreachable                       ? "RT could not be reached"
-                                : first.reply.http_status == 0 && first.attempted ? "RT did not answer in time"
-                                : first.reply.http_status == 0    ? "RT is busy"
-                                                                  : "RT did not take it";
-        std::string text = "message for " + first.recipients.front() + " not delivered: " + why + "; try again later";
+        const std::string why = unreachable ? "RT could not be reached"
+                                : first.reply.http_status == 0 && first.attempted
+                                    ? "RT did not answer in time"
+                                : first.reply.http_status == 0 ? "RT is busy"
+                                                               : "RT did not take it";
+        std::string text = "message for " + first.recipients.front() + " not delivered: " + why +
+                           "; try again later";
         summary = "451 " + std::string(unreachable ? "4.4.1 " : "4.3.0 ") + text;
         return reply(Verdict::Tempfail, "451", unreachable ? "4.4.1" : "4.3.0", text);
     }
@@ -616,11 +669,13 @@ Verdict Session::decide(const std::vector<Delivery>& deliveries, std::string& su
         if (!mta_.delete_recipient(r.address.raw)) {
             summary = "451 4.3.0 cannot remove recipient " + r.address.raw;
             log::error("smfi_delrcpt(" + r.address.raw + ") failed");
-            return reply(Verdict::Tempfail, "451", "4.3.0", "rt-milter could not update the recipients; try again later");
+            return reply(Verdict::Tempfail, "451", "4.3.0",
+                         "rt-milter could not update the recipients; try again later");
         }
     }
     summary = "accepted, " + std::to_string(tx_->rt.size()) + " RT recipient(s) removed";
-    if (tx_->other_recipients > 0) summary += ", " + std::to_string(tx_->other_recipients) + " other(s) kept";
+    if (tx_->other_recipients > 0)
+        summary += ", " + std::to_string(tx_->other_recipients) + " other(s) kept";
     return Verdict::Accept;
 }
 
@@ -674,18 +729,23 @@ std::string Session::queue_id() const {
     return qid.empty() ? std::string("NOQUEUE") : qid;
 }
 
-std::string Session::log_head() const { return queue_id() + ": from=<" + tx_->sender_shown + ">"; }
-
-std::string Session::rcpt_log_head(const char* what, const EnvelopeAddress& rcpt) const {
-    return queue_id() + ": " + what + " recipient <" + rcpt.address() + "> from=<" + tx_->sender_shown + ">: ";
+std::string Session::log_head() const {
+    return queue_id() + ": from=<" + tx_->sender_shown + ">";
 }
 
-void Session::log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const {
+std::string Session::rcpt_log_head(const char* what, const EnvelopeAddress& rcpt) const {
+    return queue_id() + ": " + what + " recipient <" + rcpt.address() + "> from=<" +
+           tx_->sender_shown + ">: ";
+}
+
+void Session::log_transaction(const std::vector<Delivery>& deliveries,
+                              const std::string& verdict) const {
     std::string line = log_head();
     if (!client_.empty()) line += ", client=" + client_;
     line += ", size=" + std::to_string(tx_->message->size());
     if (!tx_->proof_text.empty()) line += ", proof=" + tx_->proof_text;
-    if (std::any_of(deliveries.begin(), deliveries.end(), [](const Delivery& d) { return d.rt_headers_left_out; })) {
+    if (std::any_of(deliveries.begin(), deliveries.end(),
+                    [](const Delivery& d) { return d.rt_headers_left_out; })) {
         // RT's spelling of each field, once: never the sender's bytes.
         std::vector<std::string> names;
         for (const std::string& name : tx_->message->rt_header_names())
@@ -698,11 +758,14 @@ void Session::log_transaction(const std::vector<Delivery>& deliveries, const std
         if (!d.in_doubt_note.empty() && !d.from_journal) line += ", " + d.in_doubt_note;
         // RT's own gateway never says 403: a web server in front of it does.
         if (d.reply.http_status == 403)
-            line += ": refused before RT, a locked gateway? see client_cert, client_key, header_files of server " +
-                    d.server;
+            line +=
+                ": refused before RT, a locked gateway? see client_cert, client_key, header_files "
+                "of server " +
+                d.server;
         line += ", " + fixed(d.seconds) + "s)";
     }
-    line += ", verdict=\"" + verdict + "\", delay=" + fixed(seconds_between(tx_->started, tx_->runtime->now()));
+    line += ", verdict=\"" + verdict +
+            "\", delay=" + fixed(seconds_between(tx_->started, tx_->runtime->now()));
     log::info(line);
 }
 

@@ -42,22 +42,25 @@ struct Delivery {
     std::string downgraded_from;    // the action asked for, when the trust policy narrowed it
     std::string journal_key;        // "" when the journal is off
     bool from_journal = false;      // delivered earlier: not posted again
-    Journal::State journal_state = Journal::State::Unknown;  // what the journal said before the POST
-    bool claimed = false;           // this session holds the journal's claim on the target
-    bool attempted = false;         // a POST to RT was made (only those tell the circuit about RT)
+    Journal::State journal_state =
+        Journal::State::Unknown;  // what the journal said before the POST
+    bool claimed = false;         // this session holds the journal's claim on the target
+    bool attempted = false;       // a POST to RT was made (only those tell the circuit about RT)
     bool rt_headers_left_out = false;  // posted without RT's own header fields of the message
-    std::string in_doubt_note;      // how an in-doubt copy was settled (asked RT, or the in_doubt policy)
+    std::string
+        in_doubt_note;  // how an in-doubt copy was settled (asked RT, or the in_doubt policy)
 };
 
 class Session {
-public:
+  public:
     using RuntimeSource = std::function<std::shared_ptr<const Runtime>()>;
 
     Session(RuntimeSource runtime, MtaApi& mta);
 
     // client_ip: the client's address as the MTA gave it (none for a unix
     // socket or an unknown family), for trusted_networks.
-    void connect(std::string client_host, std::string client_addr, std::optional<IpAddress> client_ip = std::nullopt);
+    void connect(std::string client_host, std::string client_addr,
+                 std::optional<IpAddress> client_ip = std::nullopt);
     void set_lead_space_kept(bool kept) { lead_space_kept_ = kept; }
     // Test mode: record what is posted; with dry_run post nothing and take
     // every target as delivered.
@@ -86,7 +89,7 @@ public:
     // The deliveries of the last end of message (tests and test mode read them).
     const std::vector<Delivery>& last_deliveries() const { return last_deliveries_; }
 
-private:
+  private:
     Verdict route_rcpt(const std::vector<std::string>& args);
     Verdict finish_message();
     struct RtRecipient {
@@ -94,7 +97,7 @@ private:
         RouteDecision decision;
         std::string downgraded_from;  // set when the trust policy narrowed decision.target.action
     };
-    struct InFlight {  // counts this transaction in its family while it lives
+    struct InFlight {          // counts this transaction in its family while it lives
         InFlight() = default;  // counts nothing
         explicit InFlight(std::shared_ptr<RuntimeFamily> family);
         ~InFlight();
@@ -105,7 +108,7 @@ private:
     struct Transaction {
         InFlight in_flight;
         std::shared_ptr<const Runtime> runtime;
-        std::string sender;   // envelope sender as parsed, without angle brackets
+        std::string sender;  // envelope sender as parsed, without angle brackets
         // Why the envelope sender does not parse ("" when it does): such a
         // sender never reaches RT (nor a Return-Path line), and the MTA's
         // argument is only ever shown through printable_line().
@@ -136,7 +139,8 @@ private:
         std::chrono::steady_clock::time_point started;
     };
 
-    Verdict reply(Verdict verdict, const std::string& rcode, const std::string& xcode, const std::string& text);
+    Verdict reply(Verdict verdict, const std::string& rcode, const std::string& xcode,
+                  const std::string& text);
     Verdict capture(Status status);
     Verdict fail(Verdict verdict, std::string rcode, std::string xcode, std::string text);
     std::optional<Verdict> repeat_failure();
@@ -161,7 +165,8 @@ private:
     void post_all(std::vector<Delivery>& deliveries);
     Verdict decide(const std::vector<Delivery>& deliveries, std::string& summary);
     std::string queue_id() const;  // the MTA's, or NOQUEUE
-    std::string log_head() const;  // "QUEUEID: from=<sender>", the start of a transaction's log lines
+    std::string log_head()
+        const;  // "QUEUEID: from=<sender>", the start of a transaction's log lines
     // "QUEUEID: WHAT recipient <rcpt> from=<sender>: ", a line about one RCPT
     std::string rcpt_log_head(const char* what, const EnvelopeAddress& rcpt) const;
     void log_transaction(const std::vector<Delivery>& deliveries, const std::string& verdict) const;

@@ -15,12 +15,12 @@ namespace rtm {
 // Movable, not copyable. A failure inside libcrypto (no memory, a provider
 // without SHA-256) throws: a callback turns that into a tempfail.
 class Sha256 {
-public:
+  public:
     Sha256();
     void update(std::string_view bytes);
     std::string hex();  // finishes; call once
 
-private:
+  private:
     struct Free {
         void operator()(evp_md_ctx_st* ctx) const;
     };

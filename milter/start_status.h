@@ -21,13 +21,13 @@ namespace rtm {
 
 namespace exit_status {
 constexpr int kOk = 0;
-constexpr int kUsage = 64;       // EX_USAGE
-constexpr int kNoInput = 66;     // EX_NOINPUT (--test's MESSAGE)
-constexpr int kUnavailable = 69; // EX_UNAVAILABLE (--check-config --online)
-constexpr int kOsError = 71;     // EX_OSERR
-constexpr int kCantCreate = 73;  // EX_CANTCREAT
-constexpr int kTempFail = 75;    // EX_TEMPFAIL (--test)
-constexpr int kConfig = 78;      // EX_CONFIG
+constexpr int kUsage = 64;        // EX_USAGE
+constexpr int kNoInput = 66;      // EX_NOINPUT (--test's MESSAGE)
+constexpr int kUnavailable = 69;  // EX_UNAVAILABLE (--check-config --online)
+constexpr int kOsError = 71;      // EX_OSERR
+constexpr int kCantCreate = 73;   // EX_CANTCREAT
+constexpr int kTempFail = 75;     // EX_TEMPFAIL (--test)
+constexpr int kConfig = 78;       // EX_CONFIG
 }  // namespace exit_status
 
 class StartStatus {

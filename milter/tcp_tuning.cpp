@@ -54,7 +54,9 @@ void quickack(int fd) {
 
 }  // namespace
 
-void enable_tcp_tuning(bool on) { g_enabled = on; }
+void enable_tcp_tuning(bool on) {
+    g_enabled = on;
+}
 
 }  // namespace rtm
 
@@ -78,7 +80,8 @@ extern "C" int accept(int fd, sockaddr* addr, socklen_t* len) {
 }
 
 extern "C" ssize_t read(int fd, void* buf, size_t count) {
-    if (fd >= 0 && fd < rtm::kMaxFd && rtm::g_tuned[fd].load(std::memory_order_relaxed)) rtm::quickack(fd);
+    if (fd >= 0 && fd < rtm::kMaxFd && rtm::g_tuned[fd].load(std::memory_order_relaxed))
+        rtm::quickack(fd);
     return rtm::real_read()(fd, buf, count);
 }
 

@@ -16,7 +16,7 @@ namespace rtm {
 namespace {
 
 class PrintingMta : public MtaApi {
-public:
+  public:
     std::string auth_user;  // macro {auth_authen}
     std::string last_rcode, last_xcode, last_text;
     std::vector<std::string> deleted;
@@ -27,7 +27,8 @@ public:
         if (std::string(name) == "{auth_authen}") return auth_user;
         return "";
     }
-    void set_reply(const std::string& rcode, const std::string& xcode, const std::string& text) override {
+    void set_reply(const std::string& rcode, const std::string& xcode,
+                   const std::string& text) override {
         last_rcode = rcode;
         last_xcode = xcode;
         last_text = text;
@@ -42,18 +43,24 @@ public:
 
 const char* name_of(Verdict v) {
     switch (v) {
-        case Verdict::Continue: return "continue";
-        case Verdict::Accept: return "accept";
-        case Verdict::Reject: return "reject";
-        case Verdict::Tempfail: return "tempfail";
-        case Verdict::Discard: return "discard";
+        case Verdict::Continue:
+            return "continue";
+        case Verdict::Accept:
+            return "accept";
+        case Verdict::Reject:
+            return "reject";
+        case Verdict::Tempfail:
+            return "tempfail";
+        case Verdict::Discard:
+            return "discard";
     }
     return "?";
 }
 
 std::string answer(Verdict v, const PrintingMta& mta, const char* default_code) {
     if (v == Verdict::Reject || v == Verdict::Tempfail) {
-        if (!mta.last_rcode.empty()) return mta.last_rcode + " " + mta.last_xcode + " " + mta.last_text;
+        if (!mta.last_rcode.empty())
+            return mta.last_rcode + " " + mta.last_xcode + " " + mta.last_text;
         return default_code;
     }
     return "";
@@ -61,8 +68,8 @@ std::string answer(Verdict v, const PrintingMta& mta, const char* default_code) 
 
 // Splits a message file into header fields (name, value with folding kept,
 // as an MTA hands them to a milter with SMFIP_HDR_LEADSPC) and the body.
-void split_message(const std::string& text, std::vector<std::pair<std::string, std::string>>& headers,
-                   std::string& body) {
+void split_message(const std::string& text,
+                   std::vector<std::pair<std::string, std::string>>& headers, std::string& body) {
     std::size_t pos = 0;
     while (pos < text.size()) {
         std::size_t eol = text.find('\n', pos);
@@ -89,7 +96,8 @@ void split_message(const std::string& text, std::vector<std::pair<std::string, s
 // when the file cannot be read.
 std::optional<std::string> read_message(const std::string& path) {
     if (path.empty() || path == "-")
-        return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+        return std::string(std::istreambuf_iterator<char>(std::cin),
+                           std::istreambuf_iterator<char>());
     std::ifstream in(path, std::ios::binary);
     if (!in) return std::nullopt;
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -107,9 +115,10 @@ std::string route_of(const Runtime& runtime, const std::string& raw) {
     AddressParse parsed = parse_envelope_address(raw);
     if (!parsed.address) return "not an RT address: delivered by the MTA as usual";
     RouteDecision d = runtime.routes().route(*parsed.address);
-    if (d.kind != RouteDecision::Kind::Routed) return "not an RT address: delivered by the MTA as usual";
-    std::string route = "RT address (route " + d.route->address + ", " + d.route->origin + "): server " +
-                        d.route->server + " " + redact_url(d.target.gateway_url());
+    if (d.kind != RouteDecision::Kind::Routed)
+        return "not an RT address: delivered by the MTA as usual";
+    std::string route = "RT address (route " + d.route->address + ", " + d.route->origin +
+                        "): server " + d.route->server + " " + redact_url(d.target.gateway_url());
     if (d.target.queue) route += ", queue=" + *d.target.queue;
     if (d.target.action) route += ", action=" + *d.target.action;
     if (d.target.ticket) route += ", ticket=" + *d.target.ticket;
@@ -130,8 +139,8 @@ int send_recipients(Session& session, PrintingMta& mta, const Runtime& runtime,
             ++accepted;
             std::printf("RCPT TO:%s -> continue: %s\n", raw.c_str(), route.c_str());
         } else {
-            std::printf("RCPT TO:%s -> %s %s %s (this recipient only)\n", raw.c_str(), mta.last_rcode.c_str(),
-                        mta.last_xcode.c_str(), mta.last_text.c_str());
+            std::printf("RCPT TO:%s -> %s %s %s (this recipient only)\n", raw.c_str(),
+                        mta.last_rcode.c_str(), mta.last_xcode.c_str(), mta.last_text.c_str());
         }
     }
     return accepted;
@@ -149,7 +158,9 @@ Verdict send_message(Session& session, const std::string& text) {
     if (const Verdict v = session.end_of_headers(); v != Verdict::Continue) return v;
     std::printf("message: %zu header fields, %zu body bytes\n", headers.size(), body.size());
     for (std::size_t off = 0; off < body.size(); off += 65535) {
-        if (const Verdict v = session.body(std::string_view(body).substr(off, 65535)); v != Verdict::Continue) return v;
+        if (const Verdict v = session.body(std::string_view(body).substr(off, 65535));
+            v != Verdict::Continue)
+            return v;
     }
     return Verdict::Continue;
 }
@@ -159,12 +170,16 @@ Verdict send_message(Session& session, const std::string& text) {
 void print_deliveries(const Session& session) {
     for (const Delivery& d : session.last_deliveries()) {
         std::printf("  POST %s\n", redact_url(d.target.gateway_url()).c_str());
-        for (const FormField& f : form_fields(d.target)) std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
-        std::printf("    message part: %zu bytes, starting:\n", static_cast<std::size_t>(d.posted_size));
+        for (const FormField& f : form_fields(d.target))
+            std::printf("    field %s=%s\n", f.name.c_str(), f.value.c_str());
+        std::printf("    message part: %zu bytes, starting:\n",
+                    static_cast<std::size_t>(d.posted_size));
         std::istringstream prefix(d.posted_head);
-        for (std::string line; std::getline(prefix, line);) std::printf("      | %s\n", line.c_str());
+        for (std::string line; std::getline(prefix, line);)
+            std::printf("      | %s\n", line.c_str());
         std::printf("    for %zu recipient(s) -> %s: %s (%.2f s)\n", d.recipients.size(),
-                    std::string(to_string(d.reply.kind)).c_str(), d.reply.summary().c_str(), d.seconds);
+                    std::string(to_string(d.reply.kind)).c_str(), d.reply.summary().c_str(),
+                    d.seconds);
     }
 }
 
@@ -196,13 +211,16 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
         return 1;
     }
     v = session.data();
-    std::printf("DATA -> %s%s\n", name_of(v), v == Verdict::Accept ? " (no RT recipient: not rt-milter's business)" : "");
+    std::printf("DATA -> %s%s\n", name_of(v),
+                v == Verdict::Accept ? " (no RT recipient: not rt-milter's business)" : "");
     if (v == Verdict::Accept) {
         std::printf("SMTP reply to the client: 250 (the MTA delivers as usual)\n");
         return 0;
     }
-    if (v = send_message(session, *text); v != Verdict::Continue) return refused(v, mta, "451 4.3.0");
-    std::printf("end of message: %s\n", options.dry_run ? "dry run, nothing is posted" : "posting to RT ...");
+    if (v = send_message(session, *text); v != Verdict::Continue)
+        return refused(v, mta, "451 4.3.0");
+    std::printf("end of message: %s\n",
+                options.dry_run ? "dry run, nothing is posted" : "posting to RT ...");
     v = session.end_of_message();
     print_deliveries(session);
     std::printf("verdict: %s\n", name_of(v));
@@ -210,8 +228,9 @@ int run_test_mode(std::shared_ptr<const Runtime> runtime, const TestModeOptions&
         case Verdict::Accept:
         case Verdict::Continue:
         case Verdict::Discard:
-            std::printf("SMTP reply to the client: 250 2.0.0 Ok: queued (RT recipients removed: %zu)\n",
-                        mta.deleted.size());
+            std::printf(
+                "SMTP reply to the client: 250 2.0.0 Ok: queued (RT recipients removed: %zu)\n",
+                mta.deleted.size());
             return 0;
         case Verdict::Reject:
         case Verdict::Tempfail:

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "rt_reply.h"  // printable_line
-#include "text.h"  // ascii_lower
+#include "text.h"      // ascii_lower
 
 namespace rtm {
 namespace {
@@ -21,7 +21,9 @@ void for_each_action(std::string_view action, F&& f) {
     }
 }
 
-bool is_unsafe(std::string_view word) { return word == "take" || word == "resolve"; }
+bool is_unsafe(std::string_view word) {
+    return word == "take" || word == "resolve";
+}
 
 std::string normal_domain(std::string_view domain) {
     if (domain.ends_with('.')) domain.remove_suffix(1);
@@ -52,7 +54,8 @@ std::string decode_q(std::string_view text) {
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '_') {
             out += ' ';
-        } else if (text[i] == '=' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+        } else if (text[i] == '=' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
+                   hex_value(text[i + 2]) >= 0) {
             out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
             i += 2;
         } else {
@@ -68,12 +71,18 @@ std::string decode_b(std::string_view text) {
     int bits = 0;
     for (char c : text) {
         int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '+') v = 62;
-        else if (c == '/') v = 63;
-        else continue;  // '=' padding, stray bytes
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '+')
+            v = 62;
+        else if (c == '/')
+            v = 63;
+        else
+            continue;  // '=' padding, stray bytes
         buffer = (buffer << 6) | static_cast<unsigned>(v);
         bits += 6;
         if (bits >= 8) {
@@ -92,7 +101,8 @@ std::string decode_encoded_words(std::string_view v) {
     while (i < v.size()) {
         if (v[i] == '=' && i + 1 < v.size() && v[i + 1] == '?') {
             const std::size_t charset_end = v.find('?', i + 2);
-            if (charset_end != std::string_view::npos && charset_end + 2 < v.size() && v[charset_end + 2] == '?') {
+            if (charset_end != std::string_view::npos && charset_end + 2 < v.size() &&
+                v[charset_end + 2] == '?') {
                 const char encoding = v[charset_end + 1];
                 const std::size_t end = v.find("?=", charset_end + 3);
                 if (end == std::string_view::npos) break;
@@ -134,8 +144,8 @@ AuthservId split_authserv_id(std::string_view id) {
 }
 
 bool trusted_id(const Config& config, const std::string& base) {
-    return std::find(config.trusted_authserv_ids.begin(), config.trusted_authserv_ids.end(), base) !=
-           config.trusted_authserv_ids.end();
+    return std::find(config.trusted_authserv_ids.begin(), config.trusted_authserv_ids.end(),
+                     base) != config.trusted_authserv_ids.end();
 }
 
 }  // namespace
@@ -164,7 +174,8 @@ bool dkim_aligned(std::string_view signing_domain, std::string_view author_domai
 std::vector<std::string> at_domains(std::string_view header_value) {
     const std::string decoded = decode_encoded_words(header_value);
     std::vector<std::string> domains;
-    for (std::size_t at = decoded.find('@'); at != std::string::npos; at = decoded.find('@', at + 1)) {
+    for (std::size_t at = decoded.find('@'); at != std::string::npos;
+         at = decoded.find('@', at + 1)) {
         std::size_t end = at + 1;
         while (end < decoded.size() && (std::isalnum(static_cast<unsigned char>(decoded[end])) ||
                                         decoded[end] == '.' || decoded[end] == '-'))
@@ -174,7 +185,8 @@ std::vector<std::string> at_domains(std::string_view header_value) {
     return domains;
 }
 
-Proof prove_by_envelope(const Config& config, std::string_view auth_user, const std::optional<IpAddress>& client) {
+Proof prove_by_envelope(const Config& config, std::string_view auth_user,
+                        const std::optional<IpAddress>& client) {
     Proof proof;
     if (!auth_user.empty()) {
         proof.kind = Proof::Kind::Auth;
@@ -193,10 +205,13 @@ Proof prove_by_envelope(const Config& config, std::string_view auth_user, const 
 }
 
 void HeaderEvidence::add(const Config& config, std::string_view name, std::string_view value) {
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);  // "From :"
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t'))
+        name.remove_suffix(1);  // "From :"
     const std::string lower = ascii_lower(name);
-    Identity* identity = lower == "from" ? &from_ : lower == "reply-to" ? &reply_to_ : lower == "sender" ? &sender_
-                                                                                                       : nullptr;
+    Identity* identity = lower == "from"       ? &from_
+                         : lower == "reply-to" ? &reply_to_
+                         : lower == "sender"   ? &sender_
+                                               : nullptr;
     if (identity) {
         if (identity->count++ == 0) {
             identity->too_long = value.size() > max_identity_bytes;
@@ -206,7 +221,8 @@ void HeaderEvidence::add(const Config& config, std::string_view name, std::strin
     }
     if (lower != "authentication-results" || config.trusted_authserv_ids.empty()) return;
     AuthResultsParse parse = parse_authentication_results(value);
-    if (!parse.parsed || !trusted_id(config, split_authserv_id(parse.parsed->authserv_id).base)) return;
+    if (!parse.parsed || !trusted_id(config, split_authserv_id(parse.parsed->authserv_id).base))
+        return;
     if (trusted_.size() >= max_kept_results) {
         ++trusted_dropped_;
         return;
@@ -214,8 +230,9 @@ void HeaderEvidence::add(const Config& config, std::string_view name, std::strin
     trusted_.push_back(std::move(*parse.parsed));
 }
 
-bool HeaderEvidence::check_identity(const Identity& header, std::string_view name, const std::string* from_domain,
-                                    std::string& domain, std::string& why) const {
+bool HeaderEvidence::check_identity(const Identity& header, std::string_view name,
+                                    const std::string* from_domain, std::string& domain,
+                                    std::string& why) const {
     const std::string prefix = std::string(name) + ": ";
     if (header.count > 1) {
         why = prefix + "appears " + std::to_string(header.count) + " times";
@@ -254,17 +271,21 @@ std::optional<std::string> HeaderEvidence::author_domain(std::string& why) const
     }
     std::string from_domain, other;
     if (!check_identity(from_, "From", nullptr, from_domain, why)) return std::nullopt;
-    if (reply_to_.count > 0 && !check_identity(reply_to_, "Reply-To", &from_domain, other, why)) return std::nullopt;
-    if (sender_.count > 0 && !check_identity(sender_, "Sender", &from_domain, other, why)) return std::nullopt;
+    if (reply_to_.count > 0 && !check_identity(reply_to_, "Reply-To", &from_domain, other, why))
+        return std::nullopt;
+    if (sender_.count > 0 && !check_identity(sender_, "Sender", &from_domain, other, why))
+        return std::nullopt;
     return from_domain;
 }
 
-Proof HeaderEvidence::prove(const Config& config, std::string_view queue_id, std::vector<TrustNote>& notes) const {
+Proof HeaderEvidence::prove(const Config& config, std::string_view queue_id,
+                            std::vector<TrustNote>& notes) const {
     Proof proof;
     if (trusted_.empty()) return proof;
     if (trusted_dropped_ > 0) {
-        notes.push_back({false, std::to_string(trusted_dropped_) + " further Authentication-Results header(s) of "
-                                "trusted authserv-ids not read (more than " +
+        notes.push_back({false, std::to_string(trusted_dropped_) +
+                                    " further Authentication-Results header(s) of "
+                                    "trusted authserv-ids not read (more than " +
                                     std::to_string(max_kept_results) + ")"});
     }
     std::string why;
@@ -279,15 +300,18 @@ Proof HeaderEvidence::prove(const Config& config, std::string_view queue_id, std
         const AuthservId id = split_authserv_id(ar.authserv_id);
         const std::string shown = printable_line(ar.authserv_id, 100);
         if (id.has_job && (queue_id.empty() || id.job != queue_id)) {
-            notes.push_back({true, "Authentication-Results from " + shown + " ignored: not this message's queue id " +
-                                       (queue_id.empty() ? std::string("(none given)") : printable_line(queue_id, 40)) +
+            notes.push_back({true, "Authentication-Results from " + shown +
+                                       " ignored: not this message's queue id " +
+                                       (queue_id.empty() ? std::string("(none given)")
+                                                         : printable_line(queue_id, 40)) +
                                        " (forged, or copied from another message)"});
             continue;
         }
         if (!id.has_job && config.authserv_id_with_job_id) {
-            notes.push_back({false, "Authentication-Results from " + shown +
-                                        " ignored: no queue id after the authserv-id (authserv_id_with_job_id "
-                                        "needs the verifiers' AuthservIDWithJobID)"});
+            notes.push_back(
+                {false, "Authentication-Results from " + shown +
+                            " ignored: no queue id after the authserv-id (authserv_id_with_job_id "
+                            "needs the verifiers' AuthservIDWithJobID)"});
             continue;
         }
         ours.emplace_back(&ar, id.base);
@@ -295,7 +319,8 @@ Proof HeaderEvidence::prove(const Config& config, std::string_view queue_id, std
     for (const auto& [ar, base] : ours) {
         for (const AuthResult& r : ar->results) {
             const std::string* from = r.property("header", "from");
-            if (r.method == "dmarc" && r.result == "pass" && from && normal_domain(*from) == *author) {
+            if (r.method == "dmarc" && r.result == "pass" && from &&
+                normal_domain(*from) == *author) {
                 proof.kind = Proof::Kind::Dmarc;
                 proof.text = "dmarc:" + base;
                 return proof;

@@ -64,7 +64,8 @@ struct Proof {
 
 // What the envelope proves: SMTP AUTH ({auth_authen}, any user) first, then
 // the client's address in trusted_networks.
-Proof prove_by_envelope(const Config& config, std::string_view auth_user, const std::optional<IpAddress>& client);
+Proof prove_by_envelope(const Config& config, std::string_view auth_user,
+                        const std::optional<IpAddress>& client);
 
 // Something worth a log line about why a header proved nothing.
 struct TrustNote {
@@ -75,7 +76,7 @@ struct TrustNote {
 // What the message's headers may prove, gathered header by header (bounded:
 // a few kilobytes per header that matters, whatever the message holds).
 class HeaderEvidence {
-public:
+  public:
     // Every header of the message, in order; keeps what the proof reads.
     void add(const Config& config, std::string_view name, std::string_view value);
 
@@ -88,19 +89,22 @@ public:
 
     // queue_id: this message's ("" when the MTA gave none): with
     // authserv_id_with_job_id, or when a header names one, it must match.
-    Proof prove(const Config& config, std::string_view queue_id, std::vector<TrustNote>& notes) const;
+    Proof prove(const Config& config, std::string_view queue_id,
+                std::vector<TrustNote>& notes) const;
 
-    static constexpr std::size_t max_kept_results = 16;       // trusted A-R headers kept
-    static constexpr std::size_t max_identity_bytes = 8192;   // a longer From:/Reply-To:/Sender: proves nothing
+    static constexpr std::size_t max_kept_results = 16;  // trusted A-R headers kept
+    static constexpr std::size_t max_identity_bytes =
+        8192;  // a longer From:/Reply-To:/Sender: proves nothing
 
-private:
+  private:
     struct Identity {
         int count = 0;
         std::string first;  // the first one's value
         bool too_long = false;
     };
-    bool check_identity(const Identity& header, std::string_view name, const std::string* from_domain,
-                        std::string& domain, std::string& why) const;
+    bool check_identity(const Identity& header, std::string_view name,
+                        const std::string* from_domain, std::string& domain,
+                        std::string& why) const;
 
     Identity from_, reply_to_, sender_;
     std::vector<AuthResults> trusted_;  // those whose authserv-id (less "/job") is trusted

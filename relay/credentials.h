@@ -40,13 +40,14 @@ std::vector<uid_t> secret_owners(uid_t service);
 // one of `owners`, and no permission for group or others (mode & 077 == 0).
 // On success the contents (at most max_bytes; more is a failure) go to
 // `contents`. The failure says the path and the reason.
-Status read_secret_file(const std::string& path, const std::vector<uid_t>& owners, std::size_t max_bytes,
-                        std::string& contents);
+Status read_secret_file(const std::string& path, const std::vector<uid_t>& owners,
+                        std::size_t max_bytes, std::string& contents);
 
 // A header value from a secret file: one trailing newline removed; empty,
 // longer than 4096 bytes, or with CR, LF, NUL or another control character
 // but TAB: a failure, which says the path and the reason.
-Status read_header_file(const std::string& path, const std::vector<uid_t>& owners, std::string& value);
+Status read_header_file(const std::string& path, const std::vector<uid_t>& owners,
+                        std::string& value);
 
 // A file that must be readable (a client certificate): opened and closed.
 Status check_readable_file(const std::string& path);

@@ -33,9 +33,15 @@ struct OptionSpec {
 };
 
 constexpr OptionSpec kOptions[] = {
-    {"queue", ArgKind::String},  {"action", ArgKind::String},    {"url", ArgKind::String},
-    {"jar", ArgKind::String},    {"help", ArgKind::Flag},        {"debug", ArgKind::Flag},
-    {"extension", ArgKind::String}, {"timeout", ArgKind::Integer}, {"verify-ssl", ArgKind::Negatable},
+    {"queue", ArgKind::String},
+    {"action", ArgKind::String},
+    {"url", ArgKind::String},
+    {"jar", ArgKind::String},
+    {"help", ArgKind::Flag},
+    {"debug", ArgKind::Flag},
+    {"extension", ArgKind::String},
+    {"timeout", ArgKind::Integer},
+    {"verify-ssl", ArgKind::Negatable},
     {"ca-file", ArgKind::String},
     {"allow-redirect-host", ArgKind::String, true},
     {"strip-rt-headers", ArgKind::Flag, true},
@@ -65,7 +71,8 @@ std::vector<Spelling> spellings() {
 
 bool is_integer(std::string_view s) {
     if (!s.empty() && (s[0] == '+' || s[0] == '-')) s.remove_prefix(1);
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 long long to_integer(std::string_view s) {
@@ -80,20 +87,32 @@ long long to_integer(std::string_view s) {
 }
 
 void set_string(MailgateOptions& o, std::string_view name, std::string value) {
-    if (name == "queue") o.queue = std::move(value);
-    else if (name == "action") o.action = std::move(value);
-    else if (name == "url") o.url = std::move(value);
-    else if (name == "jar") o.jar = std::move(value);
-    else if (name == "extension") o.extension = std::move(value);
-    else if (name == "ca-file") o.ca_file = std::move(value);
-    else if (name == "allow-redirect-host" && !value.empty()) o.redirect_hosts.push_back(std::move(value));
-    else if (name == "client-cert") o.client_cert = std::move(value);
-    else if (name == "client-key") o.client_key = std::move(value);
-    else if (name == "header-file") o.header_files.push_back(std::move(value));
+    if (name == "queue")
+        o.queue = std::move(value);
+    else if (name == "action")
+        o.action = std::move(value);
+    else if (name == "url")
+        o.url = std::move(value);
+    else if (name == "jar")
+        o.jar = std::move(value);
+    else if (name == "extension")
+        o.extension = std::move(value);
+    else if (name == "ca-file")
+        o.ca_file = std::move(value);
+    else if (name == "allow-redirect-host" && !value.empty())
+        o.redirect_hosts.push_back(std::move(value));
+    else if (name == "client-cert")
+        o.client_cert = std::move(value);
+    else if (name == "client-key")
+        o.client_key = std::move(value);
+    else if (name == "header-file")
+        o.header_files.push_back(std::move(value));
 }
 
 // Perl's \s on bytes: space, \t, \n, \v, \f, \r.
-bool is_perl_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+bool is_perl_space(char c) {
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 std::string fold_extension_value(std::string value) {
     // s/(\r*\n)+$//: a trailing run of CR/LF that ends in LF goes.
@@ -223,7 +242,9 @@ EXIT STATUS
 
 }  // namespace
 
-bool perl_true(const std::optional<std::string>& value) { return value && !value->empty() && *value != "0"; }
+bool perl_true(const std::optional<std::string>& value) {
+    return value && !value->empty() && *value != "0";
+}
 
 namespace {
 
@@ -239,7 +260,8 @@ const Spelling* find_spelling(const std::vector<Spelling>& all, const std::strin
     }
     // An abbreviation the original takes keeps its meaning: "-a" is
     // still --action, although --allow-redirect-host starts alike.
-    if (std::any_of(prefixed.begin(), prefixed.end(), [](const Spelling* s) { return !s->spec->ours; })) {
+    if (std::any_of(prefixed.begin(), prefixed.end(),
+                    [](const Spelling* s) { return !s->spec->ours; })) {
         std::erase_if(prefixed, [](const Spelling* s) { return s->spec->ours; });
     }
     if (prefixed.empty()) {
@@ -287,7 +309,8 @@ void set_value(MailgateOptions& o, const OptionSpec& spec, std::optional<std::st
     if (spec.kind != ArgKind::Integer) {
         set_string(o, opt, std::move(*value));
     } else if (!is_integer(*value)) {
-        o.warnings.push_back("Value \"" + *value + "\" invalid for option " + opt + " (number expected)");
+        o.warnings.push_back("Value \"" + *value + "\" invalid for option " + opt +
+                             " (number expected)");
     } else {
         o.timeout = to_integer(*value);
     }
@@ -301,7 +324,8 @@ MailgateOptions parse_mailgate_args(const std::vector<std::string>& args) {
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "--") {
-            o.arguments.insert(o.arguments.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+            o.arguments.insert(o.arguments.end(), args.begin() + static_cast<long>(i) + 1,
+                               args.end());
             break;
         }
         if (arg.size() < 2 || arg[0] != '-') {
@@ -343,15 +367,18 @@ ExtensionPlan plan_extension(const MailgateOptions& o, const std::optional<std::
         if (mode_lc == "ticket") ticket = value;
     } else if (perl_true(o.extension) && perl_true(env)) {
         plan.warning =
-            "Value of the --extension argument is not action, queue or ticket, but environment variable "
+            "Value of the --extension argument is not action, queue or ticket, but environment "
+            "variable "
             "EXTENSION is also defined. The former is ignored.";
     }
     if (queue) plan.fields.push_back({"queue", *queue});
     if (action) plan.fields.push_back({"action", *action});
     if (ticket) plan.fields.push_back({"ticket", *ticket});
 
-    std::optional<std::string> header_value = perl_true(env) ? env : (perl_true(o.extension) ? o.extension : std::nullopt);
-    if (header_value) plan.header = "X-RT-Mail-Extension: " + fold_extension_value(*header_value) + "\n";
+    std::optional<std::string> header_value =
+        perl_true(env) ? env : (perl_true(o.extension) ? o.extension : std::nullopt);
+    if (header_value)
+        plan.header = "X-RT-Mail-Extension: " + fold_extension_value(*header_value) + "\n";
     return plan;
 }
 
@@ -366,11 +393,13 @@ Status load_credentials(const MailgateOptions& o, ClientOptions& copts) {
     if (o.client_cert.has_value() != o.client_key.has_value())
         return Status::failure("--client-cert and --client-key go together: give both");
     if ((o.client_cert || !o.header_files.empty()) && !https)
-        return Status::failure(std::string(o.client_cert ? "--client-cert" : "--header-file") +
-                               " needs an https:// --url: over http the credentials would travel in clear text");
+        return Status::failure(
+            std::string(o.client_cert ? "--client-cert" : "--header-file") +
+            " needs an https:// --url: over http the credentials would travel in clear text");
     const std::vector<uid_t> owners = secret_owners(geteuid());
     if (o.client_cert) {
-        if (Status s = check_readable_file(*o.client_cert); !s) return Status::failure("--client-cert: " + s.error());
+        if (Status s = check_readable_file(*o.client_cert); !s)
+            return Status::failure("--client-cert: " + s.error());
         std::string key;
         if (Status s = read_secret_file(*o.client_key, owners, 1 << 20, key); !s)
             return Status::failure("--client-key: " + s.error());
@@ -381,7 +410,8 @@ Status load_credentials(const MailgateOptions& o, ClientOptions& copts) {
         const auto eq = spec.find('=');
         const std::string name = spec.substr(0, eq);
         const std::string what = "--header-file " + name;
-        if (eq == std::string::npos) return Status::failure("--header-file " + spec + ": give NAME=PATH");
+        if (eq == std::string::npos)
+            return Status::failure("--header-file " + spec + ": give NAME=PATH");
         if (Status s = check_header_name(name); !s) return Status::failure(what + ": " + s.error());
         for (const ExtraHeader& h : copts.extra_headers)
             if (iequals(h.name, name)) return Status::failure(what + ": given twice");
@@ -399,7 +429,8 @@ namespace {
 
 // The message from in_fd into `message` (and, with --strip-rt-headers, RT's
 // own fields found by `rt_headers`); `empty`: nothing but Perl's white space.
-Status read_message(int in_fd, bool strip_rt_headers, Message& message, RtHeaderScanner& rt_headers, bool& empty) {
+Status read_message(int in_fd, bool strip_rt_headers, Message& message, RtHeaderScanner& rt_headers,
+                    bool& empty) {
     empty = true;
     char buf[64 * 1024];
     for (;;) {
@@ -411,7 +442,8 @@ Status read_message(int in_fd, bool strip_rt_headers, Message& message, RtHeader
         if (n == 0) break;
         std::string_view chunk(buf, static_cast<std::size_t>(n));
         if (empty) empty = std::all_of(chunk.begin(), chunk.end(), is_perl_space);
-        if (Status s = message.append(chunk); !s) return Status::failure("couldn't spool message: " + s.error());
+        if (Status s = message.append(chunk); !s)
+            return Status::failure("couldn't spool message: " + s.error());
         if (strip_rt_headers) rt_headers.feed(chunk);
     }
     rt_headers.finish();
@@ -419,21 +451,26 @@ Status read_message(int in_fd, bool strip_rt_headers, Message& message, RtHeader
 }
 
 // The rest of the client's options, from the command line.
-void set_client_options(const MailgateOptions& o, const std::string& self, std::FILE* err, ClientOptions& copts) {
-    copts.timeout_seconds = o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
+void set_client_options(const MailgateOptions& o, const std::string& self, std::FILE* err,
+                        ClientOptions& copts) {
+    copts.timeout_seconds =
+        o.timeout ? static_cast<long>(std::clamp<long long>(*o.timeout, -1, 1'000'000'000)) : 180;
     copts.verify_tls = o.verify_ssl.value_or(true);
     if (perl_true(o.ca_file)) copts.ca_file = *o.ca_file;
     copts.redirect_hosts = o.redirect_hosts;
     copts.user_agent = "rt-mailgate/" RTM_VERSION " (rt-milter)";
-    if (o.debug) copts.debug = [self, err](std::string_view text) {
-        while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);
-        std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(text.size()), text.data());
-    };
+    if (o.debug)
+        copts.debug = [self, err](std::string_view text) {
+            while (text.ends_with('\n') || text.ends_with('\r')) text.remove_suffix(1);
+            std::fprintf(err, "%s: %.*s\n", self.c_str(), static_cast<int>(text.size()),
+                         text.data());
+        };
 }
 
 // POSTs the spooled message; the exit code, and what went wrong on err.
-int post_message(const MailgateOptions& o, ClientOptions copts, const ExtensionPlan& plan, const Message& message,
-                 const RtHeaderScanner& rt_headers, const std::string& self, std::FILE* err) {
+int post_message(const MailgateOptions& o, ClientOptions copts, const ExtensionPlan& plan,
+                 const Message& message, const RtHeaderScanner& rt_headers, const std::string& self,
+                 std::FILE* err) {
     try {
         http_global_init();
         RtClient client(std::move(copts));
@@ -452,10 +489,13 @@ int post_message(const MailgateOptions& o, ClientOptions copts, const ExtensionP
         }
         if (!reply.transport_error.empty() || reply.http_status < 200 || reply.http_status > 299) {
             std::fprintf(err,
-                         "%s. Your webserver logs may have more information or there may be a network problem.\n",
+                         "%s. Your webserver logs may have more information or there may be a "
+                         "network problem.\n",
                          reply.summary().c_str());
         } else {
-            std::fprintf(err, "RT server error: the RT server which handled your email did not behave as expected. %s\n",
+            std::fprintf(err,
+                         "RT server error: the RT server which handled your email did not behave "
+                         "as expected. %s\n",
                          reply.summary().c_str());
         }
     } catch (const std::exception& e) {
@@ -466,19 +506,24 @@ int post_message(const MailgateOptions& o, ClientOptions copts, const ExtensionP
 
 }  // namespace
 
-int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::string>& env_extension, int in_fd,
-                 std::FILE* out, std::FILE* err) {
+int run_mailgate(const std::vector<std::string>& argv,
+                 const std::optional<std::string>& env_extension, int in_fd, std::FILE* out,
+                 std::FILE* err) {
     const std::string self = argv.empty() ? "rt-mailgate" : argv[0];
-    MailgateOptions o = parse_mailgate_args(std::vector<std::string>(argv.begin() + (argv.empty() ? 0 : 1), argv.end()));
+    MailgateOptions o = parse_mailgate_args(
+        std::vector<std::string>(argv.begin() + (argv.empty() ? 0 : 1), argv.end()));
     for (const std::string& w : o.warnings) std::fprintf(err, "%s\n", w.c_str());
-    for (const std::string& a : o.arguments) std::fprintf(err, "%s: ignoring argument '%s'\n", self.c_str(), a.c_str());
+    for (const std::string& a : o.arguments)
+        std::fprintf(err, "%s: ignoring argument '%s'\n", self.c_str(), a.c_str());
 
     if (o.help) {
         std::fputs(kUsage, out);
         return kExitUsage;  // as the original: never "succeed" on what may be a mail
     }
     if (!perl_true(o.url)) {
-        std::fprintf(err, "%s invoked improperly: no 'url' provided to mail gateway (use --url URL)\n", self.c_str());
+        std::fprintf(err,
+                     "%s invoked improperly: no 'url' provided to mail gateway (use --url URL)\n",
+                     self.c_str());
         return kExitUsage;
     }
 
@@ -507,7 +552,8 @@ int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::
     if (o.debug) {
         std::fprintf(err, "%s: message of %llu bytes spooled %s\n", self.c_str(),
                      static_cast<unsigned long long>(message.size()),
-                     message.on_disk() ? ("in an unlinked file in " + message.spool_dir()).c_str() : "in memory");
+                     message.on_disk() ? ("in an unlinked file in " + message.spool_dir()).c_str()
+                                       : "in memory");
     }
     set_client_options(o, self, err, copts);
     return post_message(o, std::move(copts), plan, message, rt_headers, self, err);

@@ -23,9 +23,9 @@ struct MailgateOptions {
     std::vector<std::string> redirect_hosts;  // --allow-redirect-host, ours: in order given
     bool strip_rt_headers = false;            // --strip-rt-headers, ours (off: as the original)
     std::optional<std::string> client_cert, client_key;  // --client-cert, --client-key, ours
-    std::vector<std::string> header_files;    // --header-file NAME=PATH, ours: in order given
-    std::vector<std::string> warnings;   // as Getopt::Long words them
-    std::vector<std::string> arguments;  // words that are not options (ignored)
+    std::vector<std::string> header_files;  // --header-file NAME=PATH, ours: in order given
+    std::vector<std::string> warnings;      // as Getopt::Long words them
+    std::vector<std::string> arguments;     // words that are not options (ignored)
 };
 
 MailgateOptions parse_mailgate_args(const std::vector<std::string>& args);
@@ -38,15 +38,17 @@ struct ExtensionPlan {
 };
 
 // env_extension: the value of $EXTENSION, or nullopt when it is not set.
-ExtensionPlan plan_extension(const MailgateOptions& options, const std::optional<std::string>& env_extension);
+ExtensionPlan plan_extension(const MailgateOptions& options,
+                             const std::optional<std::string>& env_extension);
 
 // Perl's truth: undefined, "" and "0" are false.
 bool perl_true(const std::optional<std::string>& value);
 
 // The whole program: reads the message from in_fd, writes to out and err,
 // returns the exit code (0 delivered or refused by RT, 75 temporary, 1 usage).
-int run_mailgate(const std::vector<std::string>& argv, const std::optional<std::string>& env_extension,
-                 int in_fd, std::FILE* out, std::FILE* err);
+int run_mailgate(const std::vector<std::string>& argv,
+                 const std::optional<std::string>& env_extension, int in_fd, std::FILE* out,
+                 std::FILE* err);
 
 constexpr int kExitOk = 0;
 constexpr int kExitUsage = 1;

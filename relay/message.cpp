@@ -129,7 +129,8 @@ long MessageView::read_at(std::uint64_t offset, char* buf, std::size_t len) cons
             }
         }
         if (at >= message_->size()) break;
-        const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(len - done, kept_until - at));
+        const auto want =
+            static_cast<std::size_t>(std::min<std::uint64_t>(len - done, kept_until - at));
         const long n = message_->read_at(at, buf + done, want);
         if (n < 0) return -1;
         if (n == 0) break;

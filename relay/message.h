@@ -10,8 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "status.h"
 #include "unique_fd.h"
@@ -24,7 +24,7 @@ struct SpoolOptions {
 };
 
 class Message {
-public:
+  public:
     explicit Message(SpoolOptions options = {});
     Message(Message&&) noexcept = default;
     Message& operator=(Message&&) noexcept = default;
@@ -39,7 +39,7 @@ public:
     // end), or -1 with errno set when the spool file cannot be read.
     long read_at(std::uint64_t offset, char* buf, std::size_t len) const;
 
-private:
+  private:
     Status spill();
 
     // In memory: blocks of kBlock bytes (the last one partly filled), so a
@@ -63,16 +63,17 @@ struct ByteRange {
 // sorted, do not overlap and lie inside the message (RtHeaderScanner and
 // MessageBuilder give them so). Refers to the Message, which must outlive it.
 class MessageView {
-public:
+  public:
     // The whole message (implicit: wherever a view is taken, a Message is one).
-    MessageView(const Message& message) : MessageView(message, {}) {}  // NOLINT(google-explicit-constructor)
+    MessageView(const Message& message)
+        : MessageView(message, {}) {}  // NOLINT(google-explicit-constructor)
     MessageView(const Message& message, std::vector<ByteRange> left_out);
 
     std::uint64_t size() const { return size_; }
     // As Message::read_at, over the bytes that are kept.
     long read_at(std::uint64_t offset, char* buf, std::size_t len) const;
 
-private:
+  private:
     const Message* message_;
     std::vector<ByteRange> left_out_;
     std::uint64_t size_;

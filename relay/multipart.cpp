@@ -27,7 +27,8 @@ std::string random_boundary() {
         if (n < 0) throw std::runtime_error("getrandom failed");  // no entropy: a bug of the host
         got += static_cast<std::size_t>(n);
     }
-    return "rt-milter-" + to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+    return "rt-milter-" +
+           to_hex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 MultipartBody::MultipartBody(const std::vector<FormField>& fields, std::string prefix,
@@ -50,7 +51,8 @@ long MultipartBody::read_at(std::uint64_t offset, char* buf, std::size_t len) co
     auto copy_string = [&](const std::string& s) {
         std::uint64_t pos = offset + done;
         if (done < len && pos >= start && pos < start + s.size()) {
-            auto n = static_cast<std::size_t>(std::min<std::uint64_t>(len - done, start + s.size() - pos));
+            auto n = static_cast<std::size_t>(
+                std::min<std::uint64_t>(len - done, start + s.size() - pos));
             std::memcpy(buf + done, s.data() + (pos - start), n);
             done += n;
         }

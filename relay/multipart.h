@@ -32,13 +32,15 @@ std::vector<FormField> form_fields(const Target& target);
 std::string random_boundary();
 
 class MultipartBody {
-public:
+  public:
     // prefix: header lines put before the message (Return-Path,
     // X-RT-Mail-Extension); the viewed message must outlive the body.
     MultipartBody(const std::vector<FormField>& fields, std::string prefix, MessageView message,
                   std::string boundary = random_boundary());
 
-    std::uint64_t size() const { return head_.size() + prefix_.size() + message_.size() + tail_.size(); }
+    std::uint64_t size() const {
+        return head_.size() + prefix_.size() + message_.size() + tail_.size();
+    }
     std::string content_type() const { return "multipart/form-data; boundary=" + boundary_; }
     const std::string& boundary() const { return boundary_; }
 
@@ -49,12 +51,12 @@ public:
     // The whole body as one string: for tests and small bodies only.
     std::string to_string() const;
 
-private:
+  private:
     std::string boundary_;
     std::string head_;    // field parts and the message part's headers
     std::string prefix_;  // prepended header lines
     MessageView message_;
-    std::string tail_;    // CRLF and the closing delimiter
+    std::string tail_;  // CRLF and the closing delimiter
 };
 
 }  // namespace rtm

@@ -20,7 +20,9 @@ namespace {
 constexpr std::size_t kMaxAnswer = 1 << 20;  // a search answer of 20 items is far less
 constexpr int kMaxHits = 20;
 
-CURL* easy(void* p) { return static_cast<CURL*>(p); }
+CURL* easy(void* p) {
+    return static_cast<CURL*>(p);
+}
 
 struct Exchange {
     std::string answer;
@@ -44,14 +46,16 @@ struct Exchange {
     }
 };
 
-Rest2Finding failed(std::string why) { return {Rest2Finding::Kind::Failed, std::move(why)}; }
+Rest2Finding failed(std::string why) {
+    return {Rest2Finding::Kind::Failed, std::move(why)};
+}
 
 // A path segment: unreserved characters as they are, the rest %XX.
 std::string escape(std::string_view s) {
     std::string out;
     for (unsigned char c : s) {
-        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                           c == '-' || c == '.' || c == '_' || c == '~';
+        const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
         if (plain) {
             out += static_cast<char>(c);
         } else {
@@ -63,7 +67,8 @@ std::string escape(std::string_view s) {
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 }  // namespace
@@ -97,8 +102,9 @@ Rest2Client::Rest2Client(ClientOptions options, std::string token)
 
 Rest2Client::~Rest2Client() = default;
 
-Status Rest2Client::call(const std::string& base_url, const std::string& path, const std::string& body,
-                         nlohmann::json& out, long* http_status, const Tick& tick) {
+Status Rest2Client::call(const std::string& base_url, const std::string& path,
+                         const std::string& body, nlohmann::json& out, long* http_status,
+                         const Tick& tick) {
     const std::string url = base_url + "/REST/2.0/" + path;
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);
@@ -144,34 +150,44 @@ Status Rest2Client::call(const std::string& base_url, const std::string& path, c
     const std::string where = redact_url(base_url) + "/REST/2.0/" + path.substr(0, path.find('?'));
     if (rc != CURLE_OK) {
         if (rc == CURLE_OPERATION_TIMEDOUT)
-            return Status::failure(where + ": timeout: no answer from RT within " + std::to_string(timeout) + " s");
-        if (x.cut) return Status::failure(where + ": answer longer than " + std::to_string(kMaxAnswer) + " bytes");
-        return Status::failure(where + ": " + printable_line(*errbuf ? errbuf : curl_easy_strerror(rc), 200));
+            return Status::failure(where + ": timeout: no answer from RT within " +
+                                   std::to_string(timeout) + " s");
+        if (x.cut)
+            return Status::failure(where + ": answer longer than " + std::to_string(kMaxAnswer) +
+                                   " bytes");
+        return Status::failure(where + ": " +
+                               printable_line(*errbuf ? errbuf : curl_easy_strerror(rc), 200));
     }
     if (status == 401 || status == 403) {
-        return Status::failure(where + ": HTTP " + std::to_string(status) +
-                               ": RT refused the token (wrong, expired or revoked? see rest2_token_file)");
+        return Status::failure(
+            where + ": HTTP " + std::to_string(status) +
+            ": RT refused the token (wrong, expired or revoked? see rest2_token_file)");
     }
-    if (status < 200 || status > 299) return Status::failure(where + ": HTTP " + std::to_string(status));
+    if (status < 200 || status > 299)
+        return Status::failure(where + ": HTTP " + std::to_string(status));
     try {
         out = nlohmann::json::parse(x.answer);  // bounded: the answer is capped at kMaxAnswer
     } catch (const nlohmann::json::exception& e) {
-        return Status::failure(where + ": HTTP " + std::to_string(status) + " but not JSON: " +
-                               printable_line(e.what(), 200));
+        return Status::failure(where + ": HTTP " + std::to_string(status) +
+                               " but not JSON: " + printable_line(e.what(), 200));
     }
     return Status::ok();
 }
 
-Rest2Finding Rest2Client::find_message(const Target& target, std::string_view message_id, const Tick& tick) {
+Rest2Finding Rest2Client::find_message(const Target& target, std::string_view message_id,
+                                       const Tick& tick) {
     // RT 5: POST /REST/2.0/attachments with a JSON array of limits
     // (RT::REST2::Resource::Collection::QueryByJSON); MessageId is one of
     // an attachment's readable, so searchable, fields.
     nlohmann::json hits;
     // (invalid UTF-8 in a hostile Message-ID is replaced, not thrown on)
     const std::string query =
-        nlohmann::json::array({{{"field", "MessageId"}, {"operator", "="}, {"value", std::string(message_id)}}})
+        nlohmann::json::array(
+            {{{"field", "MessageId"}, {"operator", "="}, {"value", std::string(message_id)}}})
             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    if (Status s = call(target.url, "attachments?per_page=" + std::to_string(kMaxHits), query, hits, nullptr, tick); !s)
+    if (Status s = call(target.url, "attachments?per_page=" + std::to_string(kMaxHits), query, hits,
+                        nullptr, tick);
+        !s)
         return failed(s.error());
     const nlohmann::json* items = json_member(hits, "items");
     if (items == nullptr || !items->is_array())
@@ -181,10 +197,13 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
         const std::string attachment = rest2_id(&item);
         if (!all_digits(attachment)) continue;
         nlohmann::json a, txn, ticket;
-        if (Status s = call(target.url, "attachment/" + attachment, "", a, nullptr, tick); !s) return failed(s.error());
+        if (Status s = call(target.url, "attachment/" + attachment, "", a, nullptr, tick); !s)
+            return failed(s.error());
         const std::string txn_id = rest2_id(json_member(a, "TransactionId"));
-        if (!all_digits(txn_id)) return failed("attachment " + attachment + " without a TransactionId");
-        if (Status s = call(target.url, "transaction/" + txn_id, "", txn, nullptr, tick); !s) return failed(s.error());
+        if (!all_digits(txn_id))
+            return failed("attachment " + attachment + " without a TransactionId");
+        if (Status s = call(target.url, "transaction/" + txn_id, "", txn, nullptr, tick); !s)
+            return failed(s.error());
         const nlohmann::json* type = json_member(txn, "ObjectType");
         const nlohmann::json* object = json_member(txn, "Object");
         const bool on_ticket = json_scalar(type) == "RT::Ticket" ||
@@ -193,11 +212,13 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
         std::string ticket_id = rest2_id(object);
         if (ticket_id.empty()) ticket_id = rest2_id(json_member(txn, "ObjectId"));
         if (!all_digits(ticket_id)) continue;
-        if (Status s = call(target.url, "ticket/" + ticket_id, "", ticket, nullptr, tick); !s) return failed(s.error());
+        if (Status s = call(target.url, "ticket/" + ticket_id, "", ticket, nullptr, tick); !s)
+            return failed(s.error());
         const std::string effective = rest2_id(json_member(ticket, "EffectiveId"));
         const std::string where = "attachment " + attachment + " on ticket " + ticket_id;
         if (target.ticket) {
-            if (*target.ticket == ticket_id || *target.ticket == effective) return {Rest2Finding::Kind::Found, where};
+            if (*target.ticket == ticket_id || *target.ticket == effective)
+                return {Rest2Finding::Kind::Found, where};
             if (elsewhere.empty()) elsewhere = where + ", not on ticket " + *target.ticket;
             continue;
         }
@@ -211,8 +232,8 @@ Rest2Finding Rest2Client::find_message(const Target& target, std::string_view me
             const std::string name = json_scalar(json_member(queue, "Name"));
             if (iequals(name, wanted)) return {Rest2Finding::Kind::Found, where};
             if (elsewhere.empty())
-                elsewhere = where + " in queue " + printable_line(name.empty() ? queue_id : name, 100) +
-                            ", not " + wanted;
+                elsewhere = where + " in queue " +
+                            printable_line(name.empty() ? queue_id : name, 100) + ", not " + wanted;
             continue;
         }
         if (elsewhere.empty()) elsewhere = where + " in queue " + queue_id + ", not " + wanted;
@@ -228,7 +249,8 @@ Status Rest2Client::rt_version(const std::string& base_url, std::string& version
     return Status::ok();
 }
 
-Status Rest2Client::queue_exists(const std::string& base_url, const std::string& queue, bool& exists) {
+Status Rest2Client::queue_exists(const std::string& base_url, const std::string& queue,
+                                 bool& exists) {
     nlohmann::json answer;
     long status = 0;
     Status s = call(base_url, "queue/" + escape(queue), "", answer, &status);
@@ -239,7 +261,8 @@ Status Rest2Client::queue_exists(const std::string& base_url, const std::string&
 
 std::optional<std::string> message_id_of(const MessageView& message) {
     // The header ends at the first empty line; 256 KiB of it is plenty.
-    std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(message.size(), 256 * 1024)), '\0');
+    std::string head(static_cast<std::size_t>(std::min<std::uint64_t>(message.size(), 256 * 1024)),
+                     '\0');
     const long got = message.read_at(0, head.data(), head.size());
     head.resize(static_cast<std::size_t>(std::max(0L, got)));
     std::optional<std::string> value;

@@ -37,7 +37,7 @@ struct Rest2Finding {
 };
 
 class Rest2Client {
-public:
+  public:
     using Tick = std::function<void()>;
 
     // options: the server's; options.timeout_seconds bounds each request
@@ -52,7 +52,8 @@ public:
     // queue 1 when unset) or, when target.ticket is set, on that ticket (or
     // one merged into it)? Looks at up to 20 hits. tick: called about once
     // a second while waiting.
-    Rest2Finding find_message(const Target& target, std::string_view message_id, const Tick& tick = {});
+    Rest2Finding find_message(const Target& target, std::string_view message_id,
+                              const Tick& tick = {});
 
     // RT's version (GET /REST/2.0/rt): RT is reachable, its TLS verifies
     // and it takes the token. A failure says which of these did not hold.
@@ -65,10 +66,10 @@ public:
     // One request to base_url + "/REST/2.0/" + path: the parsed JSON answer
     // of a 2xx, else a failure saying what happened (the HTTP status, the
     // transport error); body non-empty: POSTed as application/json.
-    Status call(const std::string& base_url, const std::string& path, const std::string& body, nlohmann::json& out,
-                long* http_status = nullptr, const Tick& tick = {});
+    Status call(const std::string& base_url, const std::string& path, const std::string& body,
+                nlohmann::json& out, long* http_status = nullptr, const Tick& tick = {});
 
-private:
+  private:
     ClientOptions options_;
     std::string token_;
     std::unique_ptr<void, void (*)(void*)> curl_;

@@ -20,7 +20,9 @@
 namespace rtm {
 namespace {
 
-CURL* easy(void* p) { return static_cast<CURL*>(p); }
+CURL* easy(void* p) {
+    return static_cast<CURL*>(p);
+}
 
 std::string deadline_text(long seconds) {
     return "deadline reached: no complete answer from RT within " + std::to_string(seconds) + " s";
@@ -29,8 +31,8 @@ std::string deadline_text(long seconds) {
 // What one mail-gateway POST is, whatever the answer: the URL, the request
 // (HTTP/1.1, a body of `size` bytes, the headers), no proxy (rt-mailgate
 // ignores http_proxy too), no redirect followed by curl, no signals.
-void set_post_options(CURL* c, const std::string& url, const ClientOptions& options, curl_slist* headers,
-                      char* errbuf, std::uint64_t size) {
+void set_post_options(CURL* c, const std::string& url, const ClientOptions& options,
+                      curl_slist* headers, char* errbuf, std::uint64_t size) {
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
@@ -70,7 +72,8 @@ bool is_tls_failure(CURLcode rc) {
 // that has no place in an SMTP reply): "Failed to connect to HOST port PORT:
 // Couldn't connect to server (Connection refused)". A TLS failure keeps
 // curl's own message: only it names the certificate problem.
-std::string transport_error_text(CURLcode rc, const char* errbuf, long os_errno, const HttpUrl& url) {
+std::string transport_error_text(CURLcode rc, const char* errbuf, long os_errno,
+                                 const HttpUrl& url) {
     if (is_tls_failure(rc) && *errbuf) return errbuf;
     const std::string host(bare_host(url.host));
     std::string what = curl_easy_strerror(rc);
@@ -91,8 +94,8 @@ struct RtClient::Exchange {
     std::uint64_t offset = 0;  // upload position
     std::string response;      // at most RtReply::max_body bytes
     bool response_cut = false;
-    std::string reason;        // reason phrase of the last status line
-    std::string location;      // Location of the last response
+    std::string reason;    // reason phrase of the last status line
+    std::string location;  // Location of the last response
 
     // Inactivity timeout, as LWP's: give up when no byte has moved either
     // way for idle_limit. (curl's low-speed check averages over several
@@ -146,7 +149,8 @@ struct RtClient::Exchange {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
     }
 
-    static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t up_total, curl_off_t up) {
+    static int on_progress(void* self, curl_off_t, curl_off_t down, curl_off_t up_total,
+                           curl_off_t up) {
         auto* x = static_cast<Exchange*>(self);
         if (x->tick && *x->tick) (*x->tick)();
         if (!x->uploaded_told && up_total > 0 && up == up_total) {
@@ -216,24 +220,30 @@ void http_global_init() {
 }
 
 RtClient::RtClient(ClientOptions options)
-    : options_(std::move(options)), curl_(curl_easy_init(), [](void* p) { curl_easy_cleanup(easy(p)); }) {
+    : options_(std::move(options)),
+      curl_(curl_easy_init(), [](void* p) { curl_easy_cleanup(easy(p)); }) {
     if (!curl_) throw std::runtime_error("curl_easy_init failed");
     if (options_.user_agent.empty()) options_.user_agent = "rt-milter/" RTM_VERSION;
 }
 
 RtClient::~RtClient() = default;
 
-RtReply RtClient::post(const Target& target, std::string_view prefix, const Message& message, const Tick& tick) {
+RtReply RtClient::post(const Target& target, std::string_view prefix, const Message& message,
+                       const Tick& tick) {
     MultipartBody body(form_fields(target), std::string(prefix), message);
     return post(target.gateway_url(), body, tick);
 }
 
-RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick, const Tick& uploaded) {
-    const auto deadline = options_.deadline_seconds > 0
-                              ? Exchange::Clock::now() + std::chrono::seconds(options_.deadline_seconds)
-                              : Exchange::Clock::time_point::max();
+RtReply RtClient::post(const std::string& url, const MultipartBody& body, const Tick& tick,
+                       const Tick& uploaded) {
+    const auto deadline =
+        options_.deadline_seconds > 0
+            ? Exchange::Clock::now() + std::chrono::seconds(options_.deadline_seconds)
+            : Exchange::Clock::time_point::max();
     const HttpUrl origin = parse_http_url(url);
-    if (!origin) return classify_transport_failure("'" + printable_line(redact_url(url)) + "': " + origin.error, false);
+    if (!origin)
+        return classify_transport_failure(
+            "'" + printable_line(redact_url(url)) + "': " + origin.error, false);
     HttpUrl from = origin;
     std::string next = url;
     for (int redirects = 0;; ++redirects) {
@@ -246,33 +256,40 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
         if (options_.debug) {
             options_.debug("connecting to " + redact_url(next));
             if (!credentials && has_credentials())
-                options_.debug("not sending the client certificate and extra headers to " + from.host + ":" +
-                               from.port + ", another origin than " + origin.host + ":" + origin.port);
+                options_.debug("not sending the client certificate and extra headers to " +
+                               from.host + ":" + from.port + ", another origin than " +
+                               origin.host + ":" + origin.port);
         }
         Exchange exchange;
         exchange.tick = &tick;
         exchange.uploaded = &uploaded;
         exchange.deadline = deadline;
         RtReply reply = post_once(next, body, exchange, credentials);
-        if (reply.http_status < 300 || reply.http_status > 399 || redirects == options_.max_redirects) {
+        if (reply.http_status < 300 || reply.http_status > 399 ||
+            redirects == options_.max_redirects) {
             return reply;
         }
         if (exchange.location.empty()) {
-            return classify_transport_failure(reply.status_line + " without a Location header", false);
+            return classify_transport_failure(reply.status_line + " without a Location header",
+                                              false);
         }
-        const std::string to_text = reply.status_line + " to '" + printable_line(redact_url(exchange.location)) + "'";
+        const std::string to_text =
+            reply.status_line + " to '" + printable_line(redact_url(exchange.location)) + "'";
         const HttpUrl to = parse_http_url(exchange.location);
         if (!to) return classify_transport_failure(to_text + ": " + to.error, false);
         // Checked before the next POST: a refused Location gets nothing.
-        if (std::string why = redirect_refusal(origin, from, to, options_.redirect_hosts); !why.empty()) {
-            return classify_transport_failure("redirect refused: " + to_text + ": " + printable_line(why), false);
+        if (std::string why = redirect_refusal(origin, from, to, options_.redirect_hosts);
+            !why.empty()) {
+            return classify_transport_failure(
+                "redirect refused: " + to_text + ": " + printable_line(why), false);
         }
         from = to;
         next = exchange.location;
     }
 }
 
-RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x, bool credentials) {
+RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, Exchange& x,
+                            bool credentials) {
     CURL* c = easy(curl_.get());
     curl_easy_reset(c);  // keeps the connection cache: connections are reused
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -304,9 +321,10 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     const bool cut_by_us = x.timed_out || x.deadline_reached;
     const bool is_2xx = x.status >= 200 && x.status <= 299;
     const bool cut_short_2xx = is_2xx && !x.response.empty() &&
-                               (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
-                                cut_by_us);
-    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && x.status > 0) || cut_short_2xx) {
+                               (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR ||
+                                rc == CURLE_GOT_NOTHING || cut_by_us);
+    if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && x.response_cut && x.status > 0) ||
+        cut_short_2xx) {
         RtReply reply = classify_http(x.status, x.reason, x.response);
         if (cut_by_us && reply.kind == RtReply::Kind::Temporary) reply.in_doubt = true;
         if (options_.debug) options_.debug(x.response);
@@ -323,13 +341,15 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     } else {
         what = transport_error_text(rc, errbuf, x.os_errno, parse_http_url(url));
     }
-    const bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                             rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
-                             (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
-                             (x.deadline_reached && x.sent == 0);  // not a byte of the request got out
+    const bool unreachable =
+        rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_PEER_FAILED_VERIFICATION ||
+        (rc == CURLE_OPERATION_TIMEDOUT && !x.timed_out) ||
+        (x.deadline_reached && x.sent == 0);  // not a byte of the request got out
     RtReply reply = classify_transport_failure(printable_line(what, 300), unreachable);
     reply.timed_out = x.deadline_reached || x.timed_out || rc == CURLE_OPERATION_TIMEDOUT;
-    reply.in_doubt = cut_by_us && (x.status == 0 || is_2xx) && static_cast<std::uint64_t>(x.sent) == body.size();
+    reply.in_doubt =
+        cut_by_us && (x.status == 0 || is_2xx) && static_cast<std::uint64_t>(x.sent) == body.size();
     return reply;
 }
 

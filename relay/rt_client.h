@@ -6,9 +6,9 @@
 // ignores proxy variables (as rt-mailgate does), and reuses its connection
 // across posts. A locked gateway's credentials (a TLS client certificate,
 // extra headers from secret files) go only to the origin of the URL first
-// posted to: a redirect elsewhere is posted without them. Time is bounded twice: an inactivity timeout (LWP's) and,
-// when set, an overall deadline per post(). One RtClient is used by one
-// thread at a time.
+// posted to: a redirect elsewhere is posted without them. Time is bounded twice: an inactivity
+// timeout (LWP's) and, when set, an overall deadline per post(). One RtClient is used by one thread
+// at a time.
 #pragma once
 
 #include <functional>
@@ -31,9 +31,9 @@ struct ClientOptions {
     // rt-mailgate, a drop-in, has none). Reached: a temporary failure, in
     // doubt as after the inactivity timeout when RT had the whole request.
     long deadline_seconds = 0;
-    std::string ca_file;         // CA bundle replacing the system's; empty: the system's
-    bool verify_tls = true;      // certificate and host name
-    std::string user_agent;      // empty: "rt-milter/<version>"
+    std::string ca_file;     // CA bundle replacing the system's; empty: the system's
+    bool verify_tls = true;  // certificate and host name
+    std::string user_agent;  // empty: "rt-milter/<version>"
     int max_redirects = 3;
     // Hosts a redirect may lead to besides the posted URL's own: exact names
     // or addresses, any ASCII case, any port. A redirect elsewhere, or from
@@ -42,9 +42,9 @@ struct ClientOptions {
     // Credentials for a locked gateway, sent only to the posted URL's own
     // scheme, host and port (same_origin); a redirect to another origin that
     // redirect_hosts allows is posted without them.
-    std::string client_cert;                 // PEM certificate for TLS client authentication; "" = none
-    std::string client_key;                  // its PEM private key
-    std::vector<ExtraHeader> extra_headers;  // values are secrets: never shown
+    std::string client_cert;  // PEM certificate for TLS client authentication; "" = none
+    std::string client_key;   // its PEM private key
+    std::vector<ExtraHeader> extra_headers;       // values are secrets: never shown
     std::function<void(std::string_view)> debug;  // receives one line at a time, when set
 };
 
@@ -52,7 +52,7 @@ struct ClientOptions {
 void http_global_init();
 
 class RtClient {
-public:
+  public:
     explicit RtClient(ClientOptions options = {});
     ~RtClient();
     RtClient(const RtClient&) = delete;
@@ -63,7 +63,8 @@ public:
     using Tick = std::function<void()>;
 
     // POST the message, with prefix put before it, to the target's gateway.
-    RtReply post(const Target& target, std::string_view prefix, const Message& message, const Tick& tick = {});
+    RtReply post(const Target& target, std::string_view prefix, const Message& message,
+                 const Tick& tick = {});
 
     // POST a prepared body to a full URL (what post() does after framing).
     // uploaded: called once the whole request is written to the socket —
@@ -72,12 +73,14 @@ public:
                  const Tick& uploaded = {});
 
     const ClientOptions& options() const { return options_; }
-    bool has_credentials() const { return !options_.client_cert.empty() || !options_.extra_headers.empty(); }
+    bool has_credentials() const {
+        return !options_.client_cert.empty() || !options_.extra_headers.empty();
+    }
 
-private:
+  private:
     struct Exchange;
-    RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange, bool credentials);
-
+    RtReply post_once(const std::string& url, const MultipartBody& body, Exchange& exchange,
+                      bool credentials);
 
     ClientOptions options_;
     std::unique_ptr<void, void (*)(void*)> curl_;

@@ -23,7 +23,7 @@ namespace rtm {
 std::string_view rt_own_header(std::string_view name);
 
 class RtHeaderScanner {
-public:
+  public:
     // The message's bytes, in order, in chunks of any size (LF or CRLF line
     // ends). Past the header section it only counts.
     void feed(std::string_view bytes);
@@ -36,7 +36,7 @@ public:
     // RT's spelling of each, parallel to ranges().
     const std::vector<std::string>& names() const { return names_; }
 
-private:
+  private:
     void close_field(std::uint64_t end);
     void step(char c);
 
@@ -44,7 +44,7 @@ private:
 
     std::vector<ByteRange> ranges_;
     std::vector<std::string> names_;
-    std::uint64_t offset_ = 0;       // of the next byte
+    std::uint64_t offset_ = 0;  // of the next byte
     bool in_body_ = false;
     bool at_line_start_ = true;
     bool cr_at_line_start_ = false;  // a line that begins with CR: "\r\n" ends the header

@@ -7,9 +7,12 @@ namespace rtm {
 
 std::string_view to_string(RtReply::Kind kind) {
     switch (kind) {
-        case RtReply::Kind::Delivered: return "delivered";
-        case RtReply::Kind::Refused: return "refused";
-        case RtReply::Kind::Temporary: return "temporary";
+        case RtReply::Kind::Delivered:
+            return "delivered";
+        case RtReply::Kind::Refused:
+            return "refused";
+        case RtReply::Kind::Temporary:
+            return "temporary";
     }
     return "temporary";
 }
@@ -50,8 +53,8 @@ std::string printable_line(std::string_view text, std::size_t max) {
         }
         out += printable_char(c);
     }
-    if (end != std::string_view::npos && text.find_first_not_of("\r\n", end) != std::string_view::npos &&
-        !out.ends_with("...")) {
+    if (end != std::string_view::npos &&
+        text.find_first_not_of("\r\n", end) != std::string_view::npos && !out.ends_with("...")) {
         out += " ...";
     }
     return out;

@@ -15,9 +15,9 @@ struct RtReply {
     enum class Kind { Delivered, Refused, Temporary };
 
     Kind kind = Kind::Temporary;
-    long http_status = 0;     // 0: no HTTP answer at all (connect, TLS, timeout)
-    std::string status_line;  // "500 Internal Server Error"; empty without an answer
-    std::string body;         // RT's answer, at most max_body bytes
+    long http_status = 0;         // 0: no HTTP answer at all (connect, TLS, timeout)
+    std::string status_line;      // "500 Internal Server Error"; empty without an answer
+    std::string body;             // RT's answer, at most max_body bytes
     std::string transport_error;  // why there was no usable answer, one line
     bool unreachable = false;     // no HTTP answer: connect, DNS, TLS or timeout
     // RT received the whole request and then said nothing within the timeout:

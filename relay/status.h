@@ -9,7 +9,7 @@
 namespace rtm {
 
 class Status {
-public:
+  public:
     static Status ok() { return Status(); }
     static Status failure(std::string what) { return Status(std::move(what)); }
 
@@ -17,7 +17,7 @@ public:
     explicit operator bool() const { return !failed_; }
     const std::string& error() const { return error_; }
 
-private:
+  private:
     Status() = default;
     explicit Status(std::string what) : failed_(true), error_(std::move(what)) {}
 

@@ -11,7 +11,8 @@ namespace rtm {
 struct Target {
     std::string url;  // RT base URL, e.g. "https://rt.example.com" (no /REST path)
     std::optional<std::string> queue = std::nullopt;
-    std::optional<std::string> action = std::nullopt;  // "correspond", "comment", "take-comment", ...
+    std::optional<std::string> action =
+        std::nullopt;  // "correspond", "comment", "take-comment", ...
     std::optional<std::string> ticket = std::nullopt;
 
     // Plain concatenation, as rt-mailgate does: a trailing '/' gives "//REST".

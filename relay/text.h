@@ -18,7 +18,9 @@
 namespace rtm {
 
 // 'A'..'Z' to 'a'..'z'; every other byte (UTF-8 included) as it is.
-constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char ascii_lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 inline std::string ascii_lower(std::string_view text) {
     std::string out(text);
@@ -48,13 +50,17 @@ constexpr std::string_view trim(std::string_view text, std::string_view chars = 
 
 // "<x>" -> "x"; anything else (one bracket, none) as it is.
 constexpr std::string_view strip_angle_brackets(std::string_view text) {
-    return text.size() >= 2 && text.front() == '<' && text.back() == '>' ? text.substr(1, text.size() - 2) : text;
+    return text.size() >= 2 && text.front() == '<' && text.back() == '>'
+               ? text.substr(1, text.size() - 2)
+               : text;
 }
 
 // The items, each through show (by default as they are), between separators.
 struct AsIs {
     template <class T>
-    const T& operator()(const T& item) const { return item; }
+    const T& operator()(const T& item) const {
+        return item;
+    }
 };
 template <class Range, class Show = AsIs>
 std::string join(const Range& items, std::string_view separator, Show show = {}) {

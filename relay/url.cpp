@@ -22,7 +22,9 @@ std::string get_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
 }
 
 // "[::1]" and "::1" name the same host; case never matters (RFC 3986 3.2.2).
-bool same_host(std::string_view a, std::string_view b) { return iequals(bare_host(a), bare_host(b)); }
+bool same_host(std::string_view a, std::string_view b) {
+    return iequals(bare_host(a), bare_host(b));
+}
 
 bool is_scheme(std::string_view s) {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
@@ -76,7 +78,9 @@ std::string redirect_refusal(const HttpUrl& origin, const HttpUrl& from, const H
 }
 
 std::string_view bare_host(std::string_view host) {
-    return host.size() >= 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+    return host.size() >= 2 && host.front() == '[' && host.back() == ']'
+               ? host.substr(1, host.size() - 2)
+               : host;
 }
 
 bool same_origin(const HttpUrl& a, const HttpUrl& b) {

@@ -27,9 +27,12 @@ const rtm::Config& config(bool two_delimiters) {
     return two_delimiters ? both : plus;
 }
 
-bool one_line(std::string_view s) { return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos; }
+bool one_line(std::string_view s) {
+    return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
 
-void route(const rtm::Config& cfg, const rtm::EnvelopeAddress& a, std::string_view mta_resolved = {}) {
+void route(const rtm::Config& cfg, const rtm::EnvelopeAddress& a,
+           std::string_view mta_resolved = {}) {
     const rtm::RouteTable table(cfg);  // holds a reference: cfg is static
     const rtm::RouteDecision d = table.route(a, mta_resolved);
     switch (d.kind) {
@@ -37,10 +40,11 @@ void route(const rtm::Config& cfg, const rtm::EnvelopeAddress& a, std::string_vi
             break;
         case rtm::RouteDecision::Kind::Routed:
             FUZZ_CHECK(d.route != nullptr, "a routed decision names its route");
-            FUZZ_CHECK(d.target.url == cfg.server_for(*d.route).url, "target url is the route's server");
+            FUZZ_CHECK(d.target.url == cfg.server_for(*d.route).url,
+                       "target url is the route's server");
             if (d.target.ticket) {
-                FUZZ_CHECK(!d.target.ticket->empty() &&
-                               d.target.ticket->find_first_not_of("0123456789") == std::string::npos,
+                FUZZ_CHECK(!d.target.ticket->empty() && d.target.ticket->find_first_not_of(
+                                                            "0123456789") == std::string::npos,
                            "ticket numbers are digits");
             }
             (void)rtm::posted_prefix(a.address(), d.extension);

@@ -16,7 +16,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     const rtm::LoadResult r = rtm::load_config_string(text, "fuzz.toml");
-    FUZZ_CHECK(r.config.has_value() == r.errors.empty(), "a Config exactly when there are no errors");
+    FUZZ_CHECK(r.config.has_value() == r.errors.empty(),
+               "a Config exactly when there are no errors");
     for (const rtm::ConfigError& e : r.errors) {
         const std::string line = e.to_string();
         FUZZ_CHECK(!line.empty(), "an error prints as something");
@@ -32,8 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const rtm::RouteTable table(c);
     for (const rtm::Route& route : c.routes) {
-        for (const std::string& raw : {"<" + route.address + ">", "<" + route.local_part + "+1@" + route.domain + ">",
-                                       "<" + route.local_part + "+x@" + route.domain + ">"}) {
+        for (const std::string& raw :
+             {"<" + route.address + ">", "<" + route.local_part + "+1@" + route.domain + ">",
+              "<" + route.local_part + "+x@" + route.domain + ">"}) {
             const rtm::AddressParse p = rtm::parse_envelope_address(raw);
             if (p.address) (void)table.route(*p.address);
         }

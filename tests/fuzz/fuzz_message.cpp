@@ -99,13 +99,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             next = e == std::string_view::npos ? text.size() : e + 1;
         }
         std::string_view whole = text.substr(pos, next - pos);
-        if (whole.ends_with("\r\n")) whole.remove_suffix(2);
-        else if (whole.ends_with('\n')) whole.remove_suffix(1);
+        if (whole.ends_with("\r\n"))
+            whole.remove_suffix(2);
+        else if (whole.ends_with('\n'))
+            whole.remove_suffix(1);
         const std::size_t colon = whole.find(':');
         const std::string_view name = whole.substr(0, colon);
-        const std::string_view value = colon == std::string_view::npos ? std::string_view() : whole.substr(colon + 1);
+        const std::string_view value =
+            colon == std::string_view::npos ? std::string_view() : whole.substr(colon + 1);
         FUZZ_CHECK(builder.header(name, value).is_ok(), "header()");
-        given.append(name).append(":").append(lead_space_kept ? "" : " ").append(value).append("\r\n");
+        given.append(name)
+            .append(":")
+            .append(lead_space_kept ? "" : " ")
+            .append(value)
+            .append("\r\n");
         pos = next;
     }
     FUZZ_CHECK(builder.end_of_headers().is_ok(), "end_of_headers()");
@@ -135,24 +142,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::string expected = crlf_to_lf(given);
     FUZZ_CHECK(m.size() == expected.size() && builder.size() == m.size(), "message size");
     FUZZ_CHECK(read_all(m, rng) == expected, "message bytes are the given ones, CRLF -> LF");
-    if (spool.memory_limit == 64 && expected.size() > 64) FUZZ_CHECK(m.on_disk(), "spilled past the limit");
+    if (spool.memory_limit == 64 && expected.size() > 64)
+        FUZZ_CHECK(m.on_disk(), "spilled past the limit");
 
     // The POST body: fields of a Target, the prefix rt-milter puts before it.
     rtm::Target target{"http://rt.example.com", "General", "correspond", std::nullopt};
     if (control & 8) target.ticket = "42";
     const std::vector<rtm::FormField> fields = rtm::form_fields(target);
-    const std::string prefix = rtm::posted_prefix("sender@example.org", (control & 16) ? "ext" : "");
+    const std::string prefix =
+        rtm::posted_prefix("sender@example.org", (control & 16) ? "ext" : "");
     const rtm::MultipartBody mp(fields, prefix, m);
     const std::string whole = mp.to_string();
     FUZZ_CHECK(mp.size() == whole.size(), "size() is the body's size");
     const std::string tail = "\r\n--" + mp.boundary() + "--\r\n";
-    FUZZ_CHECK(whole.size() >= tail.size() + expected.size() + prefix.size(), "body holds the message");
+    FUZZ_CHECK(whole.size() >= tail.size() + expected.size() + prefix.size(),
+               "body holds the message");
     FUZZ_CHECK(whole.ends_with(tail), "closing delimiter last");
-    FUZZ_CHECK(std::string_view(whole).substr(whole.size() - tail.size() - expected.size(), expected.size()) == expected,
+    FUZZ_CHECK(std::string_view(whole).substr(whole.size() - tail.size() - expected.size(),
+                                              expected.size()) == expected,
                "message intact before the closing delimiter");
-    FUZZ_CHECK(std::string_view(whole).substr(whole.size() - tail.size() - expected.size() - prefix.size(),
-                                              prefix.size()) == prefix,
-               "prefix just before the message");
+    FUZZ_CHECK(
+        std::string_view(whole).substr(whole.size() - tail.size() - expected.size() - prefix.size(),
+                                       prefix.size()) == prefix,
+        "prefix just before the message");
 
     std::string streamed;
     std::vector<char> buf(70000);

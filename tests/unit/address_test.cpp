@@ -57,8 +57,9 @@ TEST(Address, NoDomain) {
 }
 
 TEST(Address, Malformed) {
-    for (const char* bad : {"<rt@example.com", "<@relay:>", "<\"open@example.com>", "<\"q\"x@example.com>",
-                            "<@example.com>", "<rt@>", "<r t@example.com>", "<rt@exa mple.com>", "<rt\x01@example.com>"}) {
+    for (const char* bad : {"<rt@example.com", "<@relay:>", "<\"open@example.com>",
+                            "<\"q\"x@example.com>", "<@example.com>", "<rt@>", "<r t@example.com>",
+                            "<rt@exa mple.com>", "<rt\x01@example.com>"}) {
         AddressParse p = parse_envelope_address(bad);
         EXPECT_FALSE(p.address) << bad;
         EXPECT_FALSE(p.error.empty()) << bad;
@@ -78,7 +79,8 @@ TEST(Address, MalformedSaysWhy) {
         {"<rt@exa mple.com>", "invalid character in domain"},
         {"<\"r\x01t\"@example.com>", "control character in address"},
     };
-    for (const auto& [raw, error] : cases) EXPECT_EQ(parse_envelope_address(raw).error, error) << raw;
+    for (const auto& [raw, error] : cases)
+        EXPECT_EQ(parse_envelope_address(raw).error, error) << raw;
 }
 
 TEST(SplitAddress, QuotedLocalPartUnquoted) {
@@ -110,12 +112,15 @@ TEST(SplitAddress, RouteAddressLowerCasedAndBare) {
     EXPECT_FALSE(parse_address("\"A B\"@Example.COM", local, domain));
     EXPECT_EQ(local, "a b");
     EXPECT_EQ(domain, "example.com");
-    EXPECT_TRUE(parse_address("<rt@example.com>", local, domain));  // brackets: envelope syntax only
-    EXPECT_TRUE(parse_address("postmaster", local, domain));        // a route needs its domain
+    EXPECT_TRUE(
+        parse_address("<rt@example.com>", local, domain));    // brackets: envelope syntax only
+    EXPECT_TRUE(parse_address("postmaster", local, domain));  // a route needs its domain
     EXPECT_TRUE(parse_address("\"open@example.com", local, domain));
 }
 
-TEST(Address, AsciiLower) { EXPECT_EQ(ascii_lower("RT+Ab@EXAMPLE.com\xc3\x84"), "rt+ab@example.com\xc3\x84"); }
+TEST(Address, AsciiLower) {
+    EXPECT_EQ(ascii_lower("RT+Ab@EXAMPLE.com\xc3\x84"), "rt+ab@example.com\xc3\x84");
+}
 
 }  // namespace
 }  // namespace rtm

@@ -175,10 +175,12 @@ TEST(Config, SocketForms) {
 // A PostgreSQL journal in either of libpq's forms, its password in a passfile.
 TEST(Config, PostgresqlJournalForms) {
     for (const char* journal :
-         {"postgresql://rt_milter@db.example/rtmilter", "postgres://rt_milter@db.example:5433/rtmilter?sslmode=require",
+         {"postgresql://rt_milter@db.example/rtmilter",
+          "postgres://rt_milter@db.example:5433/rtmilter?sslmode=require",
           "host=db.example dbname=rtmilter user=rt_milter passfile=/etc/rt-milter/pgpass"}) {
         SCOPED_TRACE(journal);
-        EXPECT_EQ(load_good("journal = \"" + std::string(journal) + "\"\n" + kRoute).journal, journal);
+        EXPECT_EQ(load_good("journal = \"" + std::string(journal) + "\"\n" + kRoute).journal,
+                  journal);
     }
 }
 
@@ -420,7 +422,8 @@ TEST(Config, SampleExamplesLoad) {
     EXPECT_EQ(r[4].server, "legacy");
     EXPECT_EQ(r[4].extension, ExtensionMode::Action);
     EXPECT_EQ(r[4].actions, (std::vector<std::string>{"correspond", "comment", "take-comment"}));
-    for (const Route& route : r) EXPECT_EQ(route.origin.rfind("sample.toml:", 0), 0u) << route.origin;
+    for (const Route& route : r)
+        EXPECT_EQ(route.origin.rfind("sample.toml:", 0), 0u) << route.origin;
 }
 
 // ---- One error each, exactly as reported.
@@ -437,10 +440,13 @@ std::string long_socket() {
 
 const std::string kAllowedTopLevel =
     "socket, socket_mode, socket_group, user, log_level, recipient_delimiter, on_refusal, "
-    "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, in_doubt, "
-    "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, metrics, rt, servers, route";
+    "max_rt_targets, max_message_size, spool_dir, journal, journal_expiry, on_journal_error, "
+    "in_doubt, "
+    "untrusted_action, trusted_networks, trusted_authserv_ids, authserv_id_with_job_id, metrics, "
+    "rt, servers, route";
 const std::string kAllowedServer =
-    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, deadline, redirect_hosts, "
+    "url, timeout, ca_file, verify_tls, max_concurrent, circuit_failures, circuit_cooldown, "
+    "deadline, redirect_hosts, "
     "strip_rt_headers, client_cert, client_key, header_files, rest2_token_file";
 const std::string kNoSuchFile = std::strerror(ENOENT);
 const std::string kBadAction =
@@ -603,14 +609,19 @@ const ErrorCase kErrorCases[] = {
     {"JournalRelative", "journal = \"journal.sqlite\"\n" + kRt,
      "t.toml:1:11: journal: must be an absolute path, got \"journal.sqlite\""},
     // A PostgreSQL journal's password never sits in the configuration.
-    {"JournalUriWithPassword", "journal = \"postgresql://rt_milter:s3cret@db.example/rtmilter\"\n" + kRt,
-     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… in the "
+    {"JournalUriWithPassword",
+     "journal = \"postgresql://rt_milter:s3cret@db.example/rtmilter\"\n" + kRt,
+     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… "
+     "in the "
      "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600"},
-    {"JournalKeywordsWithPassword", "journal = \"host=db.example dbname=rtmilter password=s3cret\"\n" + kRt,
-     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… in the "
+    {"JournalKeywordsWithPassword",
+     "journal = \"host=db.example dbname=rtmilter password=s3cret\"\n" + kRt,
+     "t.toml:1:11: journal: a password in the connection string; put it in a passfile (passfile=… "
+     "in the "
      "string, PGPASSFILE, or ~/.pgpass of the service user), mode 0600"},
     {"JournalKeywordsUnknown", "journal = \"host=db.example colour=blue\"\n" + kRt,
-     "t.toml:1:11: journal: not a PostgreSQL connection string libpq understands: invalid connection option "
+     "t.toml:1:11: journal: not a PostgreSQL connection string libpq understands: invalid "
+     "connection option "
      "\"colour\""},
 
     // Route addresses.
@@ -671,7 +682,9 @@ const ErrorCase kErrorCases[] = {
     {"ServerEmpty", kRoute + "server = \"\"\n", "t.toml:5:10: route[1].server: must not be empty"},
 };
 
-void PrintTo(const ErrorCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const ErrorCase& c, std::ostream* os) {
+    *os << c.name;
+}
 
 class ConfigErrors : public ::testing::TestWithParam<ErrorCase> {};
 

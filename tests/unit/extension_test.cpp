@@ -35,7 +35,8 @@ TEST(Extension, QueueFromEnv) {
 }
 
 TEST(Extension, QueueFallsBackToOptionAndHeaderIsTheModeName) {
-    for (std::optional<std::string> env : {std::optional<std::string>(), std::optional<std::string>("")}) {
+    for (std::optional<std::string> env :
+         {std::optional<std::string>(), std::optional<std::string>("")}) {
         ExtensionPlan p = plan({"--extension", "queue", "--queue", "General"}, env);
         EXPECT_EQ(p.fields, (Fields{{"queue", "General"}}));
         EXPECT_EQ(p.header, "X-RT-Mail-Extension: queue\n");
@@ -49,7 +50,8 @@ TEST(Extension, TicketFromEnv) {
 }
 
 TEST(Extension, TicketWithoutEnvOrZeroSendsEmptyField) {
-    for (std::optional<std::string> env : {std::optional<std::string>(), std::optional<std::string>("0")}) {
+    for (std::optional<std::string> env :
+         {std::optional<std::string>(), std::optional<std::string>("0")}) {
         ExtensionPlan p = plan({"--extension", "ticket"}, env);
         EXPECT_EQ(p.fields, (Fields{{"ticket", ""}}));
         EXPECT_EQ(p.header, "X-RT-Mail-Extension: ticket\n");
@@ -90,11 +92,12 @@ TEST(Extension, OtherModeWithoutEnvUsesModeAsHeader) {
 }
 
 TEST(Extension, NewlinesAreStrippedAtTheEndAndFoldedInside) {
-    EXPECT_EQ(plan({}, "bad value with\nnewlines\n").header, "X-RT-Mail-Extension: bad value with\n\tnewlines\n");
+    EXPECT_EQ(plan({}, "bad value with\nnewlines\n").header,
+              "X-RT-Mail-Extension: bad value with\n\tnewlines\n");
     EXPECT_EQ(plan({}, "a\r\nb").header, "X-RT-Mail-Extension: a\r\n\tb\n");
     EXPECT_EQ(plan({}, "a\r\n\r\n").header, "X-RT-Mail-Extension: a\n");
     EXPECT_EQ(plan({}, "a\r").header, "X-RT-Mail-Extension: a\r\n");  // no LF at the end: kept
-    EXPECT_EQ(plan({}, "\n").header, "X-RT-Mail-Extension: \n");     // true before stripping
+    EXPECT_EQ(plan({}, "\n").header, "X-RT-Mail-Extension: \n");      // true before stripping
 }
 
 TEST(Extension, ZeroIsFalseAsInPerl) {

@@ -5,20 +5,22 @@
 namespace rtm::testing {
 
 class FakeRtBackend::Poster : public RtPoster {
-public:
+  public:
     Poster(FakeRtBackend& fake, RtServer server) : fake_(fake), server_(std::move(server)) {}
     RtReply post(const std::string& url, const MultipartBody& body, const Tick& uploaded) override {
         return fake_.answer(server_, url, body, uploaded);
     }
 
-private:
+  private:
     FakeRtBackend& fake_;
     RtServer server_;
 };
 
 FakeRtBackend::FakeRtBackend(Handler handler) : handler_(std::move(handler)) {}
 
-FakeRtBackend::~FakeRtBackend() { release(); }
+FakeRtBackend::~FakeRtBackend() {
+    release();
+}
 
 RtBackend FakeRtBackend::backend() {
     RtBackend b;
@@ -47,11 +49,12 @@ std::shared_ptr<const Runtime> FakeRtBackend::runtime(Config config) {
     return std::make_shared<const Runtime>(std::move(config), backend(), family_);
 }
 
-RtReply FakeRtBackend::answer(const RtServer& server, const std::string& url, const MultipartBody& body,
-                              const RtPoster::Tick& uploaded) {
+RtReply FakeRtBackend::answer(const RtServer& server, const std::string& url,
+                              const MultipartBody& body, const RtPoster::Tick& uploaded) {
     FakeRequest request;
     const auto path_at = url.find('/', url.find("://") + 3);
-    request.head = "POST " + (path_at == std::string::npos ? std::string("/") : url.substr(path_at)) +
+    request.head = "POST " +
+                   (path_at == std::string::npos ? std::string("/") : url.substr(path_at)) +
                    " HTTP/1.1\r\nContent-Type: " + body.content_type() +
                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     request.body = body.to_string();
@@ -71,12 +74,15 @@ RtReply FakeRtBackend::answer(const RtServer& server, const std::string& url, co
     switch (a.kind) {
         case FakeAnswer::Kind::Unreachable:
             return classify_transport_failure(
-                a.detail.empty() ? "Failed to connect to " + server.url + ": Connection refused" : a.detail, true);
+                a.detail.empty() ? "Failed to connect to " + server.url + ": Connection refused"
+                                 : a.detail,
+                true);
         case FakeAnswer::Kind::TimeoutInDoubt: {
             if (uploaded) uploaded();
             RtReply r = classify_transport_failure(
-                a.detail.empty() ? "read timeout: nothing from RT for " + std::to_string(server.timeout) + " s"
-                                 : a.detail,
+                a.detail.empty()
+                    ? "read timeout: nothing from RT for " + std::to_string(server.timeout) + " s"
+                    : a.detail,
                 false);
             r.timed_out = true;
             r.in_doubt = true;

@@ -40,7 +40,9 @@ struct FakeAnswer {
 
     static FakeAnswer ok() { return {}; }
     static FakeAnswer not_ok() { return http(200, "not ok - operation unsuccessful\n"); }
-    static FakeAnswer temporary() { return http(200, "temporary failure - operation unsuccessful\n"); }
+    static FakeAnswer temporary() {
+        return http(200, "temporary failure - operation unsuccessful\n");
+    }
     static FakeAnswer http(int status, std::string body) {
         FakeAnswer a;
         a.status = status;
@@ -64,7 +66,7 @@ struct FakeAnswer {
 };
 
 class FakeRtBackend {
-public:
+  public:
     using Handler = std::function<FakeAnswer(const FakeRequest&)>;
     using Clock = RtBackend::Clock;
     using Rest2 = std::function<Rest2Finding(const Target&, const std::string& message_id)>;
@@ -88,7 +90,8 @@ public:
     // Held answers: how many wait now; wait until n do (false after
     // `limit`, a bound for a broken test only); let every one go.
     std::size_t held() const;
-    bool wait_until_held(std::size_t n, std::chrono::seconds limit = std::chrono::seconds(30)) const;
+    bool wait_until_held(std::size_t n,
+                         std::chrono::seconds limit = std::chrono::seconds(30)) const;
     void release();
 
     // The manual clock every Runtime of this backend reads.
@@ -99,7 +102,7 @@ public:
     void set_rest2(Rest2 rest2);
     int rest2_requests() const;
 
-private:
+  private:
     class Poster;
     RtReply answer(const RtServer& server, const std::string& url, const MultipartBody& body,
                    const RtPoster::Tick& uploaded);

@@ -43,7 +43,8 @@ FakeRt::FakeRt(Handler handler) : handler_(std::move(handler)) {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listener_, 64) != 0 ||
+    if (bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener_, 64) != 0 ||
         getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
         throw std::runtime_error("FakeRt: cannot listen on 127.0.0.1");
     }
@@ -111,8 +112,9 @@ void FakeRt::serve(int fd) {
         while (std::chrono::steady_clock::now() < until && !stopping_) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        std::string reply = "HTTP/1.1 " + std::to_string(response.status) + " Status\r\nContent-Length: " +
-                            std::to_string(response.body.size()) + "\r\nContent-Type: text/plain\r\n";
+        std::string reply = "HTTP/1.1 " + std::to_string(response.status) +
+                            " Status\r\nContent-Length: " + std::to_string(response.body.size()) +
+                            "\r\nContent-Type: text/plain\r\n";
         for (const std::string& h : response.headers) reply += h + "\r\n";
         reply += "\r\n" + response.body;
         if (response.drip.count() <= 0) {

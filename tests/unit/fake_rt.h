@@ -38,7 +38,7 @@ struct FakeResponse {
 };
 
 class FakeRt {
-public:
+  public:
     using Handler = std::function<FakeResponse(const FakeRequest&)>;
 
     explicit FakeRt(Handler handler);
@@ -49,7 +49,7 @@ public:
     std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
     std::vector<FakeRequest> requests() const;
 
-private:
+  private:
     void serve(int fd);
 
     Handler handler_;

@@ -7,11 +7,11 @@
 // RT is scripted behind the RT seam (fake_poster.h): no socket, no sleep.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <iterator>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <fstream>
+#include <iterator>
 
 #include <filesystem>
 #include <thread>
@@ -33,7 +33,7 @@ using testing::FakeRequest;
 using testing::FakeRtBackend;
 
 class TempDir {
-public:
+  public:
     TempDir() {
         char tmpl[] = "/tmp/rtm-journal-test.XXXXXX";
         path_ = mkdtemp(tmpl);
@@ -41,7 +41,7 @@ public:
     ~TempDir() { std::filesystem::remove_all(path_); }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -80,7 +80,8 @@ TEST(Journal, RemembersAcrossReopensAndExpires) {
     EXPECT_EQ(st, Journal::State::Delivered);
     ASSERT_TRUE(j->lookup("k2", st));
     EXPECT_EQ(st, Journal::State::InDoubt);
-    auto expired = Journal::open(path, -10, error);  // everything is older than "10 s in the future"
+    auto expired =
+        Journal::open(path, -10, error);  // everything is older than "10 s in the future"
     ASSERT_TRUE(expired) << error;
     ASSERT_TRUE(expired->lookup("k1", st));
     EXPECT_EQ(st, Journal::State::Unknown);
@@ -137,13 +138,14 @@ TEST(Journal, OpensTheFirstLayout) {
     {
         sqlite3* db = nullptr;
         ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-        ASSERT_EQ(sqlite3_exec(db,
-                               "PRAGMA journal_mode=WAL; CREATE TABLE delivered (key TEXT PRIMARY KEY,"
-                               " state INTEGER NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL);"
-                               " CREATE INDEX delivered_at ON delivered(at);"
-                               " INSERT INTO delivered VALUES ('old', 1, strftime('%s','now'), 'ok');",
-                               nullptr, nullptr, nullptr),
-                  SQLITE_OK);
+        ASSERT_EQ(
+            sqlite3_exec(db,
+                         "PRAGMA journal_mode=WAL; CREATE TABLE delivered (key TEXT PRIMARY KEY,"
+                         " state INTEGER NOT NULL, at INTEGER NOT NULL, note TEXT NOT NULL);"
+                         " CREATE INDEX delivered_at ON delivered(at);"
+                         " INSERT INTO delivered VALUES ('old', 1, strftime('%s','now'), 'ok');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
         sqlite3_close(db);
     }
     std::string error;
@@ -167,7 +169,8 @@ TEST(Journal, ConcurrentWritersFromThreads) {
     for (int t = 0; t < 4; ++t) {
         threads.emplace_back([&, t] {
             for (int i = 0; i < 50; ++i) {
-                EXPECT_TRUE(j->record("t" + std::to_string(t) + "-" + std::to_string(i), Journal::State::Delivered, ""));
+                EXPECT_TRUE(j->record("t" + std::to_string(t) + "-" + std::to_string(i),
+                                      Journal::State::Delivered, ""));
             }
         });
     }
@@ -180,7 +183,7 @@ TEST(Journal, ConcurrentWritersFromThreads) {
 // The contract every backend keeps (journal_contract.h), on one SQLite file
 // opened twice, as two processes would.
 class SqliteJournalContract : public ::testing::Test {
-protected:
+  protected:
     rtm::testing::OpenJournal open = [this](long expiry) {
         std::string error;
         auto j = Journal::open(dir.path() + "/shared.sqlite", expiry, error);
@@ -190,9 +193,15 @@ protected:
     TempDir dir;
 };
 
-TEST_F(SqliteJournalContract, RecordLookupForgetExpire) { rtm::testing::check_record_lookup_forget_expire(open); }
-TEST_F(SqliteJournalContract, OneClaimWinsBetweenTwoJournals) { rtm::testing::check_claim_contention(open); }
-TEST_F(SqliteJournalContract, DeadClaims) { rtm::testing::check_dead_claims(open); }
+TEST_F(SqliteJournalContract, RecordLookupForgetExpire) {
+    rtm::testing::check_record_lookup_forget_expire(open);
+}
+TEST_F(SqliteJournalContract, OneClaimWinsBetweenTwoJournals) {
+    rtm::testing::check_claim_contention(open);
+}
+TEST_F(SqliteJournalContract, DeadClaims) {
+    rtm::testing::check_dead_claims(open);
+}
 TEST_F(SqliteJournalContract, ClaimsOfADeadProcessEndAtOpen) {
     rtm::testing::check_claims_of_a_dead_process_end_at_open(open);
 }
@@ -243,14 +252,15 @@ struct ScriptedRt {
     std::atomic<bool> hold{false};
     FakeAnswer operator()(const FakeRequest& r) {
         if (r.field("queue") == "D") return FakeAnswer::unreachable();
-        if (r.field("queue") == "B" && !second_target_ok) return FakeAnswer::http(200, "temporary failure - busy\n");
+        if (r.field("queue") == "B" && !second_target_ok)
+            return FakeAnswer::http(200, "temporary failure - busy\n");
         if (in_doubt) return FakeAnswer::in_doubt();
         return hold ? FakeAnswer::ok().held() : FakeAnswer::ok();
     }
 };
 
 class JournalSession : public ::testing::Test {
-protected:
+  protected:
     TempDir dir;
     ScriptedRt script;
     FakeRtBackend rt{[this](const FakeRequest& r) { return script(r); }};
@@ -260,12 +270,14 @@ protected:
     void SetUp() override {
         config.journal = dir.path() + "/journal.sqlite";
         for (const char* q : {"A", "B"}) {
-            Route r = testing::make_route(std::string("q") + static_cast<char>(std::tolower(*q)), "example.com");
+            Route r = testing::make_route(std::string("q") + static_cast<char>(std::tolower(*q)),
+                                          "example.com");
             r.queue = q;
             config.routes.push_back(r);
         }
     }
-    Verdict attempt(const std::vector<std::string>& rcpts, const std::string& message_id = " <m1@example.org>",
+    Verdict attempt(const std::vector<std::string>& rcpts,
+                    const std::string& message_id = " <m1@example.org>",
                     const std::string& body = "body\r\n") {
         auto runtime = rt.runtime(config);  // a fresh Runtime: as after a restart
         Session s([runtime] { return runtime; }, mta);
@@ -294,7 +306,8 @@ TEST_F(JournalSession, RetryPostsOnlyTheMissingTarget) {
     EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}), Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 1) << "A was delivered on the first try: not again";
     EXPECT_EQ(posts_to("B"), 2);
-    EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}), Verdict::Accept);  // a third copy: nothing posted
+    EXPECT_EQ(attempt({"<qA@example.com>", "<qB@example.com>"}),
+              Verdict::Accept);  // a third copy: nothing posted
     EXPECT_EQ(rt.requests().size(), 3u);
 }
 
@@ -308,12 +321,15 @@ TEST_F(JournalSession, OtherSendersAndMessagesAreNotDuplicates) {
 // so a second message reusing a Message-ID (a careless mailer, or a forger
 // who saw it in a Cc) was answered 250 and never posted: lost.
 TEST_F(JournalSession, AReusedMessageIdWithOtherContentIsAnotherMessage) {
-    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the forged copy\r\n"), Verdict::Accept);
-    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"), Verdict::Accept);
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the forged copy\r\n"),
+              Verdict::Accept);
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"),
+              Verdict::Accept);
     ASSERT_EQ(posts_to("A"), 2) << "the real message must reach RT";
     EXPECT_NE(rt.requests()[1].field("message").find("the real message"), std::string::npos);
     // the identical message again (a client's retry): never posted twice
-    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"), Verdict::Accept);
+    EXPECT_EQ(attempt({"<qA@example.com>"}, " <m1@example.org>", "the real message\r\n"),
+              Verdict::Accept);
     EXPECT_EQ(posts_to("A"), 2);
 }
 
@@ -353,7 +369,7 @@ TEST_F(JournalSession, WithoutMessageIdTheDigestIdentifiesTheMessage) {
 
 TEST_F(JournalSession, InDoubtIsNotPostedAgain) {
     config.in_doubt = InDoubt::Delivered;  // no longer the default (in_doubt_test.cpp)
-    script.in_doubt = true;  // RT has the whole request and says nothing in time
+    script.in_doubt = true;                // RT has the whole request and says nothing in time
     EXPECT_EQ(attempt({"<qA@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(posts_to("A"), 1);
     script.in_doubt = false;

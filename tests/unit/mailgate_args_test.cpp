@@ -7,7 +7,9 @@
 namespace rtm {
 namespace {
 
-MailgateOptions parse(std::vector<std::string> args) { return parse_mailgate_args(args); }
+MailgateOptions parse(std::vector<std::string> args) {
+    return parse_mailgate_args(args);
+}
 
 TEST(MailgateArgs, LongOptionsTakeNextWordOrEquals) {
     MailgateOptions o = parse({"--url", "http://rt", "--queue=General", "-action", "comment"});
@@ -18,7 +20,8 @@ TEST(MailgateArgs, LongOptionsTakeNextWordOrEquals) {
 }
 
 TEST(MailgateArgs, CaseInsensitiveAndAbbreviated) {
-    MailgateOptions o = parse({"--URL", "x", "-u", "y", "--q", "A", "--act", "B", "--e", "ticket", "--t", "5", "--c", "f"});
+    MailgateOptions o = parse({"--URL", "x", "-u", "y", "--q", "A", "--act", "B", "--e", "ticket",
+                               "--t", "5", "--c", "f"});
     EXPECT_EQ(o.url, "y");  // the last one wins
     EXPECT_EQ(o.queue, "A");
     EXPECT_EQ(o.action, "B");
@@ -28,10 +31,12 @@ TEST(MailgateArgs, CaseInsensitiveAndAbbreviated) {
 }
 
 TEST(MailgateArgs, AllowRedirectHostRepeatsAndShadowsNoOriginalAbbreviation) {
-    MailgateOptions o = parse({"--allow-redirect-host", "rt2.example.com", "--allow-redirect-host=RT3",
-                               "--allow-r", "a", "--allow-redirect-host="});
+    MailgateOptions o =
+        parse({"--allow-redirect-host", "rt2.example.com", "--allow-redirect-host=RT3", "--allow-r",
+               "a", "--allow-redirect-host="});
     EXPECT_EQ(o.redirect_hosts, (std::vector<std::string>{"rt2.example.com", "RT3", "a"}));
-    EXPECT_EQ(o.warnings, std::vector<std::string>{"Option allow-redirect-host requires an argument"});
+    EXPECT_EQ(o.warnings,
+              std::vector<std::string>{"Option allow-redirect-host requires an argument"});
     // Spellings the original takes mean what they meant there.
     MailgateOptions a = parse({"-a", "comment", "--A", "take"});
     EXPECT_EQ(a.action, "take");
@@ -46,7 +51,8 @@ TEST(MailgateArgs, StringOptionTakesNextWordEvenIfItLooksLikeAnOption) {
 }
 
 TEST(MailgateArgs, MissingArgumentWarns) {
-    EXPECT_EQ(parse({"--queue"}).warnings, std::vector<std::string>{"Option queue requires an argument"});
+    EXPECT_EQ(parse({"--queue"}).warnings,
+              std::vector<std::string>{"Option queue requires an argument"});
     MailgateOptions o = parse({"--url="});
     EXPECT_FALSE(o.url);
     EXPECT_EQ(o.warnings, std::vector<std::string>{"Option url requires an argument"});
@@ -55,7 +61,8 @@ TEST(MailgateArgs, MissingArgumentWarns) {
 TEST(MailgateArgs, TimeoutMustBeAnInteger) {
     MailgateOptions bad = parse({"--timeout", "abc"});
     EXPECT_FALSE(bad.timeout);
-    EXPECT_EQ(bad.warnings, std::vector<std::string>{"Value \"abc\" invalid for option timeout (number expected)"});
+    EXPECT_EQ(bad.warnings, std::vector<std::string>{
+                                "Value \"abc\" invalid for option timeout (number expected)"});
     EXPECT_TRUE(bad.arguments.empty());  // the bad value is consumed
     EXPECT_FALSE(parse({"--timeout", "5x"}).timeout);
     EXPECT_FALSE(parse({"--timeout", "0x1"}).timeout);
@@ -80,15 +87,18 @@ TEST(MailgateArgs, FlagsTakeNoValue) {
     EXPECT_TRUE(o.help);
     EXPECT_TRUE(o.debug);
     EXPECT_FALSE(o.verify_ssl);
-    EXPECT_EQ(o.warnings, (std::vector<std::string>{"Option help does not take an argument",
-                                                    "Option verify-ssl does not take an argument"}));
+    EXPECT_EQ(o.warnings,
+              (std::vector<std::string>{"Option help does not take an argument",
+                                        "Option verify-ssl does not take an argument"}));
 }
 
 TEST(MailgateArgs, UnknownOptionsWarnAndAreSkipped) {
-    MailgateOptions o = parse({"--BOGUS", "x", "--ca_file", "y", "---url", "z", "-?", "--url", "u"});
+    MailgateOptions o =
+        parse({"--BOGUS", "x", "--ca_file", "y", "---url", "z", "-?", "--url", "u"});
     EXPECT_EQ(o.url, "u");
-    EXPECT_EQ(o.warnings, (std::vector<std::string>{"Unknown option: bogus", "Unknown option: ca_file",
-                                                    "Unknown option: -url", "Unknown option: ?"}));
+    EXPECT_EQ(o.warnings,
+              (std::vector<std::string>{"Unknown option: bogus", "Unknown option: ca_file",
+                                        "Unknown option: -url", "Unknown option: ?"}));
     EXPECT_EQ(o.arguments, (std::vector<std::string>{"x", "y", "z"}));
 }
 

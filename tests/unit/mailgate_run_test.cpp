@@ -53,7 +53,9 @@ TEST(MailgateRun, MissingUrlIsAUsageError) {
     EXPECT_EQ(run({"--url="}, "x").code, kExitUsage);
 }
 
-TEST(MailgateRun, MissingUrlBeatsEmptyInput) { EXPECT_EQ(run({}, "").code, kExitUsage); }
+TEST(MailgateRun, MissingUrlBeatsEmptyInput) {
+    EXPECT_EQ(run({}, "").code, kExitUsage);
+}
 
 TEST(MailgateRun, EmptyOrBlankInputSucceedsWithoutPosting) {
     // Port 1 refuses connections: a POST would end in 75, not 0.
@@ -80,7 +82,9 @@ TEST(MailgateRun, RelativeUrlIsATemporaryFailure) {
 TEST(MailgateRun, UrlPasswordIsMaskedInErrors) {
     Outcome o = run({"--url", "ftp://rt:s3cret@rt.example.com"}, "From: a@b\n\nx\n");
     EXPECT_EQ(o.code, kExitTempfail);
-    EXPECT_NE(o.err.find("'ftp://rt:***@rt.example.com/REST/1.0/NoAuth/mail-gateway'"), std::string::npos) << o.err;
+    EXPECT_NE(o.err.find("'ftp://rt:***@rt.example.com/REST/1.0/NoAuth/mail-gateway'"),
+              std::string::npos)
+        << o.err;
     EXPECT_EQ(o.err.find("s3cret"), std::string::npos) << o.err;
 }
 

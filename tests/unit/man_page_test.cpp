@@ -44,7 +44,8 @@ std::set<std::string> documented_keys(std::istream& page) {
         } else if (in_keys && line.starts_with(".SS")) {
             prefixes = prefixes_of(line.substr(3));
         } else if (in_keys && after_tp && line.starts_with(".B ")) {
-            for (const std::string& prefix : prefixes) keys.insert(prefix + first_word(line.substr(3)));
+            for (const std::string& prefix : prefixes)
+                keys.insert(prefix + first_word(line.substr(3)));
         }
         after_tp = line == ".TP";
     }
@@ -79,10 +80,10 @@ TEST(ManPage, ConfigPageListsExactlyTheKeysTheParserKnows) {
         if (!documented.contains(key)) undocumented.insert(key);
     for (const std::string& key : documented)
         if (!known.contains(key)) unknown.insert(key);
-    EXPECT_TRUE(undocumented.empty())
-        << "keys the parser knows that " << RTM_CONFIG_MAN_PAGE << " does not list: " << listed(undocumented);
-    EXPECT_TRUE(unknown.empty())
-        << "keys " << RTM_CONFIG_MAN_PAGE << " lists that the parser does not know: " << listed(unknown);
+    EXPECT_TRUE(undocumented.empty()) << "keys the parser knows that " << RTM_CONFIG_MAN_PAGE
+                                      << " does not list: " << listed(undocumented);
+    EXPECT_TRUE(unknown.empty()) << "keys " << RTM_CONFIG_MAN_PAGE
+                                 << " lists that the parser does not know: " << listed(unknown);
 }
 
 }  // namespace

@@ -61,7 +61,8 @@ TEST(MessageBuilder, CrLfToLfMatchesTheReferenceOnRandomChunks) {
 TEST(MessageBuilder, CrLfToLfMatchesTheReferenceOnTheSpool) {
     std::mt19937 rng(54321);
     std::string body;
-    for (int i = 0; i < 20000; ++i) body += (i % 7 == 0) ? "line\r\r\n" : (i % 5 == 0 ? "bare\rcr\r\n" : "text\r\n");
+    for (int i = 0; i < 20000; ++i)
+        body += (i % 7 == 0) ? "line\r\r\n" : (i % 5 == 0 ? "bare\rcr\r\n" : "text\r\n");
     check(body, rng, 4096);  // past 4 KiB the message goes to an unlinked spool file
 }
 

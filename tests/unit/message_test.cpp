@@ -15,7 +15,7 @@ namespace rtm {
 namespace {
 
 class MessageSpool : public testing::Test {
-protected:
+  protected:
     void SetUp() override {
         char tmpl[] = "/tmp/rtm-spool-test.XXXXXX";
         ASSERT_NE(mkdtemp(tmpl), nullptr);
@@ -86,13 +86,15 @@ TEST_F(MessageSpool, MemoryBlocksReadBackByteExact) {
     }
     EXPECT_FALSE(m.on_disk());
     EXPECT_EQ(m.size(), expected.size());
-    for (std::size_t chunk : {1u, 4093u, 65536u, 65537u, 1u << 20}) EXPECT_EQ(read_all(m, chunk), expected);
+    for (std::size_t chunk : {1u, 4093u, 65536u, 65537u, 1u << 20})
+        EXPECT_EQ(read_all(m, chunk), expected);
     for (int i = 0; i < 200; ++i) {
         const std::size_t off = rng() % expected.size();
         std::string buf(rng() % 140000 + 1, '\0');
         long n = m.read_at(off, buf.data(), buf.size());
         ASSERT_EQ(n, static_cast<long>(std::min(buf.size(), expected.size() - off)));
-        EXPECT_EQ(buf.substr(0, static_cast<std::size_t>(n)), expected.substr(off, static_cast<std::size_t>(n)));
+        EXPECT_EQ(buf.substr(0, static_cast<std::size_t>(n)),
+                  expected.substr(off, static_cast<std::size_t>(n)));
     }
     // and after a spill, the same bytes from the file
     Message spilled({.memory_limit = 200000, .dir = dir_});
@@ -115,7 +117,8 @@ TEST_F(MessageSpool, UnwritableSpoolDirIsAnErrorNotACrash) {
     Message m({.memory_limit = 4, .dir = dir_ + "/missing"});
     Status s = m.append("more than four bytes");
     EXPECT_FALSE(s);
-    EXPECT_NE(s.error().find("cannot create spool file in " + dir_ + "/missing"), std::string::npos) << s.error();
+    EXPECT_NE(s.error().find("cannot create spool file in " + dir_ + "/missing"), std::string::npos)
+        << s.error();
 }
 
 }  // namespace

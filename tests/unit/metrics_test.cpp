@@ -35,12 +35,18 @@ TEST(ListenAddress, TakesAddressesWithAPort) {
 
 TEST(ListenAddress, RefusesWithAReason) {
     ListenAddress a;
-    EXPECT_NE(parse_listen_address("localhost:9731", a).value_or("").find("must be an IP address"), std::string::npos);
-    EXPECT_NE(parse_listen_address("127.0.0.1", a).value_or("").find("give an address and a port"), std::string::npos);
-    EXPECT_NE(parse_listen_address("127.0.0.1:0", a).value_or("").find("1 to 65535"), std::string::npos);
-    EXPECT_NE(parse_listen_address("127.0.0.1:65536", a).value_or("").find("1 to 65535"), std::string::npos);
-    EXPECT_NE(parse_listen_address("::1:9731", a).value_or("").find("[brackets]"), std::string::npos);
-    EXPECT_NE(parse_listen_address("[127.0.0.1]:9731", a).value_or("").find("[brackets]"), std::string::npos);
+    EXPECT_NE(parse_listen_address("localhost:9731", a).value_or("").find("must be an IP address"),
+              std::string::npos);
+    EXPECT_NE(parse_listen_address("127.0.0.1", a).value_or("").find("give an address and a port"),
+              std::string::npos);
+    EXPECT_NE(parse_listen_address("127.0.0.1:0", a).value_or("").find("1 to 65535"),
+              std::string::npos);
+    EXPECT_NE(parse_listen_address("127.0.0.1:65536", a).value_or("").find("1 to 65535"),
+              std::string::npos);
+    EXPECT_NE(parse_listen_address("::1:9731", a).value_or("").find("[brackets]"),
+              std::string::npos);
+    EXPECT_NE(parse_listen_address("[127.0.0.1]:9731", a).value_or("").find("[brackets]"),
+              std::string::npos);
     EXPECT_TRUE(parse_listen_address("", a));
 }
 
@@ -50,7 +56,9 @@ TEST(ListenAddress, ConfigErrorNamesLineAndKey) {
         "[[route]]\naddress = \"rt@example.com\"\n",
         "t.toml");
     ASSERT_EQ(r.errors.size(), 1u);
-    EXPECT_EQ(r.errors[0].to_string().rfind("t.toml:1:11: metrics: the host must be an IP address", 0), 0u)
+    EXPECT_EQ(
+        r.errors[0].to_string().rfind("t.toml:1:11: metrics: the host must be an IP address", 0),
+        0u)
         << r.errors[0].to_string();
 }
 
@@ -89,7 +97,9 @@ TEST(Metrics, ExpositionCountsAndCumulativeBuckets) {
     present.servers.push_back({name, "open", 2, 1, 4});
     const std::string text = metrics::render(present);
     EXPECT_EQ(sample(text, "rt_milter_posts_total{server=\"" + name + "\",outcome=\"ok\"}"), 2);
-    EXPECT_GE(sample(text, "rt_milter_posts_total{server=\"" + name + "\",outcome=\"temporary_failure\"}"), 1);
+    EXPECT_GE(sample(text, "rt_milter_posts_total{server=\"" + name +
+                               "\",outcome=\"temporary_failure\"}"),
+              1);
     // cumulative: 0.07 in le=0.1, 0.2 in le=0.25, 3.0 in le=5 and every bucket after
     const std::string b = "rt_milter_post_duration_seconds_bucket{server=\"" + name + "\",le=";
     EXPECT_EQ(sample(text, b + "\"0.05\"}"), 0);
@@ -98,7 +108,8 @@ TEST(Metrics, ExpositionCountsAndCumulativeBuckets) {
     EXPECT_EQ(sample(text, b + "\"5\"}"), 3);
     EXPECT_EQ(sample(text, b + "\"+Inf\"}"), 3);
     EXPECT_EQ(sample(text, "rt_milter_post_duration_seconds_count{server=\"" + name + "\"}"), 3);
-    EXPECT_NEAR(sample(text, "rt_milter_post_duration_seconds_sum{server=\"" + name + "\"}"), 3.27, 1e-9);
+    EXPECT_NEAR(sample(text, "rt_milter_post_duration_seconds_sum{server=\"" + name + "\"}"), 3.27,
+                1e-9);
     EXPECT_EQ(sample(text, "rt_milter_transactions_in_flight"), 3);
     EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"" + name + "\",state=\"open\"}"), 1);
     EXPECT_EQ(sample(text, "rt_milter_circuit_state{server=\"" + name + "\",state=\"closed\"}"), 0);
@@ -106,7 +117,8 @@ TEST(Metrics, ExpositionCountsAndCumulativeBuckets) {
     EXPECT_NE(s.last_error().find("503 Service Unavailable"), std::string::npos) << s.last_error();
     // every family announced once, before its samples
     EXPECT_NE(text.find("# TYPE rt_milter_post_duration_seconds histogram\n"), std::string::npos);
-    EXPECT_EQ(text.find("# TYPE rt_milter_posts_total counter"), text.rfind("# TYPE rt_milter_posts_total counter"));
+    EXPECT_EQ(text.find("# TYPE rt_milter_posts_total counter"),
+              text.rfind("# TYPE rt_milter_posts_total counter"));
 }
 
 TEST(Metrics, HealthVerdict) {
@@ -139,7 +151,8 @@ std::string get(unsigned port, const std::string& request) {
     (void)write(fd, req.data(), req.size());
     std::string out;
     char buf[4096];
-    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
+        out.append(buf, static_cast<std::size_t>(n));
     close(fd);
     return out;
 }
@@ -155,24 +168,28 @@ TEST(MetricsServer, AnswersOverLoopback) {
     }
     ASSERT_TRUE(server) << error;
     bool journal_ok = true;
-    MetricsProbe probe{[&] {
-                           metrics::Present p;
-                           p.configured = true;
-                           p.journal_on = true;
-                           p.journal_usable = journal_ok;
-                           p.journal_error = journal_ok ? "" : "/j.sqlite takes no writes: database is locked";
-                           return p;
-                       },
-                       [] { return std::string(); }, "/etc/rt-milter/rt-milter.toml", "unix:/run/x.sock"};
+    MetricsProbe probe{
+        [&] {
+            metrics::Present p;
+            p.configured = true;
+            p.journal_on = true;
+            p.journal_usable = journal_ok;
+            p.journal_error = journal_ok ? "" : "/j.sqlite takes no writes: database is locked";
+            return p;
+        },
+        [] { return std::string(); }, "/etc/rt-milter/rt-milter.toml", "unix:/run/x.sock"};
     ASSERT_TRUE(server->start(probe, error)) << error;
     const unsigned port = server->address().port;
     std::string r = get(port, "GET /healthz");
     EXPECT_EQ(r.rfind("HTTP/1.1 200", 0), 0u) << r;
-    EXPECT_NE(r.find("ok: configuration loaded, socket listening, journal usable"), std::string::npos) << r;
+    EXPECT_NE(r.find("ok: configuration loaded, socket listening, journal usable"),
+              std::string::npos)
+        << r;
     journal_ok = false;
     r = get(port, "GET /healthz");
     EXPECT_EQ(r.rfind("HTTP/1.1 503", 0), 0u) << r;
-    EXPECT_NE(r.find("unhealthy: journal unusable: /j.sqlite takes no writes: database is locked"), std::string::npos);
+    EXPECT_NE(r.find("unhealthy: journal unusable: /j.sqlite takes no writes: database is locked"),
+              std::string::npos);
     r = get(port, "GET /metrics");
     EXPECT_NE(r.find("text/plain; version=0.0.4"), std::string::npos) << r;
     EXPECT_NE(r.find("\nrt_milter_journal_usable 0\n"), std::string::npos);
@@ -183,7 +200,8 @@ TEST(MetricsServer, AnswersOverLoopback) {
     // the same port again: refused, with the reason
     std::string again;
     EXPECT_FALSE(MetricsServer::bind(server->address(), again));
-    EXPECT_NE(again.find("cannot listen there: Address already in use"), std::string::npos) << again;
+    EXPECT_NE(again.find("cannot listen there: Address already in use"), std::string::npos)
+        << again;
 }
 
 }  // namespace

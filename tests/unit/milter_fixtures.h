@@ -15,7 +15,8 @@
 
 namespace rtm::testing {
 
-inline Route make_route(const std::string& local, const std::string& domain, ExtensionMode mode = ExtensionMode::None) {
+inline Route make_route(const std::string& local, const std::string& domain,
+                        ExtensionMode mode = ExtensionMode::None) {
     Route r;
     r.address = local + "@" + domain;
     r.local_part = local;

@@ -13,7 +13,8 @@ namespace {
 TEST(Multipart, ExactBytesWithFieldsAndPrefix) {
     Message m;
     ASSERT_TRUE(m.append("From: alice@example.com\nSubject: hi\n\nBody line\n"));
-    MultipartBody body({{"queue", "support"}, {"action", "correspond"}}, "X-RT-Mail-Extension: support\n", m, "B");
+    MultipartBody body({{"queue", "support"}, {"action", "correspond"}},
+                       "X-RT-Mail-Extension: support\n", m, "B");
     const std::string expected =
         "--B\r\n"
         "Content-Disposition: form-data; name=\"queue\"\r\n"

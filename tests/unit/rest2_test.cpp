@@ -40,7 +40,7 @@ constexpr char kToken[] = "1-23-abcdefabcdefabcdefabcdefabcdefab";
 struct ScriptedRest2 {
     std::string stored_id = "m1@example.org";  // "" = RT has nothing
     std::string queue = "General";
-    int rest2_status = 200;                    // != 200: every REST2 request answers this
+    int rest2_status = 200;  // != 200: every REST2 request answers this
     std::chrono::milliseconds rest2_delay{0};
     bool gateway_in_doubt = false;  // the mail gateway says nothing in time after the whole request
     std::atomic<int> rest2_requests{0}, gateway_posts{0};
@@ -49,28 +49,35 @@ struct ScriptedRest2 {
 
     FakeResponse operator()(const FakeRequest& r) {
         const std::string line = r.head.substr(0, r.head.find("\r\n"));
-        const std::string target = line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1);
+        const std::string target =
+            line.substr(line.find(' ') + 1, line.rfind(' ') - line.find(' ') - 1);
         if (target.find("/REST/1.0/NoAuth/mail-gateway") != std::string::npos) {
             ++gateway_posts;
             return {200, "ok\n"};
         }
         ++rest2_requests;
-        if (r.head.find("Authorization: token " + std::string(kToken) + "\r\n") == std::string::npos)
+        if (r.head.find("Authorization: token " + std::string(kToken) + "\r\n") ==
+            std::string::npos)
             return {401, "{\"message\":\"Unauthorized\"}"};
         if (rest2_status != 200) return {rest2_status, "{\"message\":\"oops\"}", rest2_delay};
         std::string json = "{}";
         if (target.starts_with("/REST/2.0/attachments")) {
             std::lock_guard lock(mutex);
             search_bodies.push_back(r.body);
-            const bool hit = !stored_id.empty() && r.body.find("\"" + stored_id + "\"") != std::string::npos;
-            json = hit ? R"({"count":1,"total":1,"page":1,"per_page":20,"items":[{"type":"attachment","id":"123","_url":"x"}]})"
-                       : R"({"count":0,"total":0,"page":1,"per_page":20,"items":[]})";
+            const bool hit =
+                !stored_id.empty() && r.body.find("\"" + stored_id + "\"") != std::string::npos;
+            json =
+                hit ? R"({"count":1,"total":1,"page":1,"per_page":20,"items":[{"type":"attachment","id":"123","_url":"x"}]})"
+                    : R"({"count":0,"total":0,"page":1,"per_page":20,"items":[]})";
         } else if (target == "/REST/2.0/attachment/123") {
-            json = R"({"id":123,"MessageId":"m1@example.org","TransactionId":{"type":"transaction","id":"77","_url":"x"}})";
+            json =
+                R"({"id":123,"MessageId":"m1@example.org","TransactionId":{"type":"transaction","id":"77","_url":"x"}})";
         } else if (target == "/REST/2.0/transaction/77") {
-            json = R"({"id":77,"ObjectType":"RT::Ticket","ObjectId":"45","Object":{"type":"ticket","id":"45","_url":"x"}})";
+            json =
+                R"({"id":77,"ObjectType":"RT::Ticket","ObjectId":"45","Object":{"type":"ticket","id":"45","_url":"x"}})";
         } else if (target == "/REST/2.0/ticket/45") {
-            json = R"({"id":45,"EffectiveId":{"type":"ticket","id":"45"},"Queue":{"type":"queue","id":"3","_url":"x"}})";
+            json =
+                R"({"id":45,"EffectiveId":{"type":"ticket","id":"45"},"Queue":{"type":"queue","id":"3","_url":"x"}})";
         } else if (target == "/REST/2.0/queue/3") {
             json = nlohmann::json{{"id", 3}, {"Name", queue}}.dump();
         } else {
@@ -90,7 +97,8 @@ Rest2Finding find(FakeRt& rt, Target target, const std::string& token = kToken, 
 }
 
 TEST(Rest2Json, IdsAndScalarsOfWhatRest2Answers) {
-    const nlohmann::json v = nlohmann::json::parse(R"( {"a":[1,"x",true,null,{"id":"7"},{"id":45}],"b":-2.5e3} )");
+    const nlohmann::json v =
+        nlohmann::json::parse(R"( {"a":[1,"x",true,null,{"id":"7"},{"id":45}],"b":-2.5e3} )");
     const nlohmann::json* a = json_member(v, "a");
     ASSERT_TRUE(a && a->size() == 6);
     EXPECT_EQ(json_scalar(&(*a)[0]), "1");
@@ -114,7 +122,8 @@ TEST(Rest2Find, AMessageIdThatIsNotUtf8IsAskedForNotThrownOn) {
     Rest2Finding f = client.find_message(t, "bad\xff@example.org");
     EXPECT_NE(f.kind, Rest2Finding::Kind::Failed) << f.detail;
     ASSERT_EQ(script.search_bodies.size(), 1u);
-    EXPECT_NE(script.search_bodies[0].find("bad\xef\xbf\xbd@example.org"), std::string::npos)  // U+FFFD
+    EXPECT_NE(script.search_bodies[0].find("bad\xef\xbf\xbd@example.org"),
+              std::string::npos)  // U+FFFD
         << script.search_bodies[0];
 }
 
@@ -140,7 +149,8 @@ TEST(Rest2Find, FoundInTheTargetsQueue) {
     EXPECT_EQ(f.kind, Rest2Finding::Kind::Found) << f.detail;
     EXPECT_EQ(f.detail, "attachment 123 on ticket 45");
     ASSERT_EQ(script.search_bodies.size(), 1u);
-    EXPECT_EQ(script.search_bodies[0], R"([{"field":"MessageId","operator":"=","value":"m1@example.org"}])");
+    EXPECT_EQ(script.search_bodies[0],
+              R"([{"field":"MessageId","operator":"=","value":"m1@example.org"}])");
     const std::string head = rt.requests().front().head;
     EXPECT_EQ(head.substr(0, head.find("\r\n")), "POST /REST/2.0/attachments?per_page=20 HTTP/1.1");
     EXPECT_NE(head.find("Content-Type: application/json"), std::string::npos);
@@ -223,7 +233,7 @@ TEST(Rest2Find, UnreachableFails) {
 // Session: the first try leaves queue A's copy in doubt (RT answers after
 // the timeout); the client's retry settles it.
 class InDoubtSession : public ::testing::Test {
-protected:
+  protected:
     std::string dir = [] {
         char tmpl[] = "/tmp/rtm-rest2-test.XXXXXX";
         return std::string(mkdtemp(tmpl));
@@ -250,7 +260,8 @@ protected:
     Verdict attempt(const std::string& message_id = " <m1@example.org>") {
         RtBackend backend = gateway.backend();
         backend.find_message = curl_backend().find_message;  // REST2 on the wire
-        auto runtime = std::make_shared<const Runtime>(config, std::move(backend), gateway.family_ptr());
+        auto runtime =
+            std::make_shared<const Runtime>(config, std::move(backend), gateway.family_ptr());
         Session s([runtime] { return runtime; }, mta);
         s.set_lead_space_kept(true);
         EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);

@@ -13,7 +13,7 @@ namespace {
 using Kind = RouteDecision::Kind;
 
 class Routing : public ::testing::Test {
-protected:
+  protected:
     Config config = testing::make_config("http://rt.test");
     RouteDecision route(const std::string& raw, const std::string& mta_resolved = "") {
         table.emplace(config);
@@ -45,21 +45,23 @@ TEST_F(Routing, OtherAddressesAreNotRt) {
 // used to pass as "not RT" and reached RT through the fallback, past the
 // allow-lists, the verdict and the journal.
 TEST_F(Routing, FormsTheMtaRewritesIntoAnRtAddressAreRefused) {
-    for (const char* raw : {"<example.com!a+take>",            // bang path
-                            "<a+take%example.com@[127.0.0.1]>", // percent hack at an address literal
-                            "<a+take%example.com@localhost>",   // percent hack at another local name
-                            "<\"a+take@example.com\"@[127.0.0.1]>",  // a quoted '@'
-                            "<other.example!example.com!rt>",  // a longer bang path
-                            "<rt>",                             // no domain: the MTA appends its own
-                            "<rt+1@[192.0.2.1]>"}) {            // an address literal
+    for (const char* raw :
+         {"<example.com!a+take>",                  // bang path
+          "<a+take%example.com@[127.0.0.1]>",      // percent hack at an address literal
+          "<a+take%example.com@localhost>",        // percent hack at another local name
+          "<\"a+take@example.com\"@[127.0.0.1]>",  // a quoted '@'
+          "<other.example!example.com!rt>",        // a longer bang path
+          "<rt>",                                  // no domain: the MTA appends its own
+          "<rt+1@[192.0.2.1]>"}) {                 // an address literal
         RouteDecision d = route(raw);
         EXPECT_EQ(d.kind, Kind::Refused) << raw;
         EXPECT_EQ(d.rcode, "550") << raw;
         EXPECT_EQ(d.xcode, "5.1.3") << raw;
     }
-    EXPECT_EQ(route("<a+take%example.com@[127.0.0.1]>").text,
-              "<a+take%example.com@[127.0.0.1]>: this form of an RT address is not accepted; send to "
-              "<a+take@example.com> itself");
+    EXPECT_EQ(
+        route("<a+take%example.com@[127.0.0.1]>").text,
+        "<a+take%example.com@[127.0.0.1]>: this form of an RT address is not accepted; send to "
+        "<a+take@example.com> itself");
 }
 
 TEST_F(Routing, WhatTheMtaResolvedItToCountsToo) {
@@ -104,7 +106,8 @@ TEST_F(Routing, AnUnusedExtensionMakesNoNewTarget) {
     ASSERT_EQ(two.kind, Kind::Routed);
     EXPECT_EQ(one.extension, "1");
     EXPECT_EQ(target_key(one), target_key(two));
-    EXPECT_NE(target_key(route("<ticket+1@example.com>")), target_key(route("<ticket+2@example.com>")));
+    EXPECT_NE(target_key(route("<ticket+1@example.com>")),
+              target_key(route("<ticket+2@example.com>")));
 }
 
 TEST_F(Routing, ExactMatchBeatsSplitting) {

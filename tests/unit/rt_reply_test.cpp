@@ -19,7 +19,9 @@ struct Row {
     Kind expected;
 };
 
-void PrintTo(const Row& row, std::ostream* os) { *os << row.name; }
+void PrintTo(const Row& row, std::ostream* os) {
+    *os << row.name;
+}
 
 class ClassifyHttp : public testing::TestWithParam<Row> {};
 
@@ -33,23 +35,23 @@ TEST_P(ClassifyHttp, MatchesRtMailgate) {
 
 INSTANTIATE_TEST_SUITE_P(
     Matrix, ClassifyHttp,
-    testing::Values(Row{"C1_ok", 200, "ok\n", Kind::Delivered},
-                    Row{"ok_with_devel_lines", 200, "ok\nTicket: 42\nQueue: bugs\n", Kind::Delivered},
-                    Row{"C2_not_ok", 200, "not ok - operation unsuccessful\n", Kind::Refused},
-                    Row{"not_ok_devel_reason", 200, "not ok - Permission Denied: x\n", Kind::Refused},
-                    Row{"C3_temporary", 200, "temporary failure - operation unsuccessful\n", Kind::Temporary},
-                    Row{"C4_html", 200, "<html><body>Login</body></html>", Kind::Temporary},
-                    Row{"C4_empty", 200, "", Kind::Temporary},
-                    Row{"C5_leading_space", 200, " ok\n", Kind::Temporary},
-                    Row{"C6_okay_prefix", 200, "okay fine", Kind::Delivered},
-                    Row{"OK_upper_case", 200, "OK\n", Kind::Temporary},
-                    Row{"not_ok_without_dash", 200, "not ok", Kind::Refused},
-                    Row{"nok", 200, "nok\n", Kind::Temporary},
-                    Row{"other_2xx", 204, "ok\n", Kind::Delivered},
-                    Row{"C7_500", 500, "ok\n", Kind::Temporary},
-                    Row{"C7_404", 404, "not ok\n", Kind::Temporary},
-                    Row{"redirect_not_followed", 302, "ok\n", Kind::Temporary},
-                    Row{"informational", 100, "ok\n", Kind::Temporary}),
+    testing::Values(
+        Row{"C1_ok", 200, "ok\n", Kind::Delivered},
+        Row{"ok_with_devel_lines", 200, "ok\nTicket: 42\nQueue: bugs\n", Kind::Delivered},
+        Row{"C2_not_ok", 200, "not ok - operation unsuccessful\n", Kind::Refused},
+        Row{"not_ok_devel_reason", 200, "not ok - Permission Denied: x\n", Kind::Refused},
+        Row{"C3_temporary", 200, "temporary failure - operation unsuccessful\n", Kind::Temporary},
+        Row{"C4_html", 200, "<html><body>Login</body></html>", Kind::Temporary},
+        Row{"C4_empty", 200, "", Kind::Temporary},
+        Row{"C5_leading_space", 200, " ok\n", Kind::Temporary},
+        Row{"C6_okay_prefix", 200, "okay fine", Kind::Delivered},
+        Row{"OK_upper_case", 200, "OK\n", Kind::Temporary},
+        Row{"not_ok_without_dash", 200, "not ok", Kind::Refused},
+        Row{"nok", 200, "nok\n", Kind::Temporary}, Row{"other_2xx", 204, "ok\n", Kind::Delivered},
+        Row{"C7_500", 500, "ok\n", Kind::Temporary},
+        Row{"C7_404", 404, "not ok\n", Kind::Temporary},
+        Row{"redirect_not_followed", 302, "ok\n", Kind::Temporary},
+        Row{"informational", 100, "ok\n", Kind::Temporary}),
     [](const testing::TestParamInfo<Row>& info) { return std::string(info.param.name); });
 
 TEST(RtReply, NonSuccessStatusLineNamesCodeAndReason) {
@@ -59,7 +61,8 @@ TEST(RtReply, NonSuccessStatusLineNamesCodeAndReason) {
 }
 
 TEST(RtReply, SummaryQuotesRtsFirstLinePrintably) {
-    RtReply r = classify_http(200, "OK", "temporary failure - RT couldn't find the queue: x\r\nmore");
+    RtReply r =
+        classify_http(200, "OK", "temporary failure - RT couldn't find the queue: x\r\nmore");
     EXPECT_EQ(r.summary(), "RT said: temporary failure - RT couldn't find the queue: x ...");
     RtReply binary = classify_http(200, "OK", std::string("\x01\x02ok\xff", 5));
     EXPECT_EQ(binary.kind, Kind::Temporary);

@@ -44,7 +44,7 @@ FakeAnswer answer_by_queue(const FakeRequest& r) {
 }
 
 class SessionTest : public ::testing::Test {
-protected:
+  protected:
     FakeRtBackend rt{answer_by_queue};
     Config config = testing::make_config("http://rt.example.net");
     FakeMta mta;
@@ -52,7 +52,8 @@ protected:
     std::optional<Session> session;
 
     // Routes q2@ .. with fixed queues that steer the fake RT's answer.
-    void add_queue_route(const std::string& local, const std::string& queue, const std::string& server = "rt") {
+    void add_queue_route(const std::string& local, const std::string& queue,
+                         const std::string& server = "rt") {
         Route r = testing::make_route(local, "example.com");
         r.queue = queue;
         r.server = server;
@@ -96,9 +97,11 @@ TEST(SessionWire, DeliveredIsPostedToTheMailGateway) {
     EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
     auto requests = rt.requests();
     ASSERT_EQ(requests.size(), 1u);
-    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"), std::string::npos);
+    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"),
+              std::string::npos);
     EXPECT_EQ(requests[0].field("queue"), "General");
-    EXPECT_EQ(requests[0].field("message"), "Return-Path: <alice@example.org>\nSubject: printer\n\nHello.\n");
+    EXPECT_EQ(requests[0].field("message"),
+              "Return-Path: <alice@example.org>\nSubject: printer\n\nHello.\n");
 }
 
 TEST_F(SessionTest, DeliveredRemovesTheRtRecipientAndAccepts) {
@@ -106,7 +109,8 @@ TEST_F(SessionTest, DeliveredRemovesTheRtRecipientAndAccepts) {
     EXPECT_EQ(mta.deleted, std::vector<std::string>{"<rt@example.com>"});
     auto requests = rt.requests();
     ASSERT_EQ(requests.size(), 1u);
-    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"), std::string::npos);
+    EXPECT_NE(requests[0].head.find("POST /REST/1.0/NoAuth/mail-gateway HTTP/1.1"),
+              std::string::npos);
     EXPECT_EQ(requests[0].field("queue"), "General");
     EXPECT_EQ(requests[0].field("action"), "correspond");
     EXPECT_EQ(requests[0].field("message"),
@@ -138,8 +142,10 @@ TEST_F(SessionTest, TemporaryFailureTempfailsWithAGenericText) {
     const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode, "451");
     EXPECT_EQ(mta.xcode, "4.3.0");
-    EXPECT_EQ(mta.text, "message for <t@example.com> not delivered: RT did not take it; try again later");
-    EXPECT_NE(log.find("RT said: temporary failure - operation unsuccessful"), std::string::npos) << log;
+    EXPECT_EQ(mta.text,
+              "message for <t@example.com> not delivered: RT did not take it; try again later");
+    EXPECT_NE(log.find("RT said: temporary failure - operation unsuccessful"), std::string::npos)
+        << log;
     EXPECT_TRUE(mta.deleted.empty());
 }
 
@@ -159,7 +165,8 @@ TEST_F(SessionTest, Http500Tempfails) {
     add_queue_route("t", "500");
     EXPECT_EQ(send({"<t@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(mta.xcode, "4.3.0");
-    EXPECT_EQ(mta.text, "message for <t@example.com> not delivered: RT did not take it; try again later");
+    EXPECT_EQ(mta.text,
+              "message for <t@example.com> not delivered: RT did not take it; try again later");
 }
 
 // Through libcurl: curl's own words reach the log line, not the sender.
@@ -170,7 +177,8 @@ TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     down.timeout = 5;
     config.servers["down"] = down;
     add_queue_route("d", "General", "down");
-    runtime = std::make_shared<const Runtime>(config, curl_backend(), rt.family_ptr());  // libcurl, a closed port
+    runtime = std::make_shared<const Runtime>(config, curl_backend(),
+                                              rt.family_ptr());  // libcurl, a closed port
     session.emplace([this] { return runtime; }, mta);
     session->set_lead_space_kept(true);
     ::testing::internal::CaptureStderr();
@@ -178,7 +186,9 @@ TEST_F(SessionTest, UnreachableRtIs441WithoutHostOrCurlDetail) {
     const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode, "451");
     EXPECT_EQ(mta.xcode, "4.4.1");
-    EXPECT_EQ(mta.text, "message for <d@example.com> not delivered: RT could not be reached; try again later");
+    EXPECT_EQ(
+        mta.text,
+        "message for <d@example.com> not delivered: RT could not be reached; try again later");
     EXPECT_NE(log.find("Connection refused"), std::string::npos) << log;
     EXPECT_NE(log.find("127.0.0.1 port 1"), std::string::npos) << log;
 }
@@ -253,7 +263,8 @@ TEST_F(SessionTest, AnUnparsableSenderNeverReachesRt) {
         const std::string log = ::testing::internal::GetCapturedStderr();
         EXPECT_EQ(mta.rcode + " " + mta.xcode, "550 5.1.7");
         EXPECT_EQ(log.find('\r'), std::string::npos);
-        EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;  // one log line, no injected ones
+        EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1)
+            << log;  // one log line, no injected ones
         EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Continue);  // the MTA's business
         EXPECT_EQ(s.data(), Verdict::Accept);
     }
@@ -277,7 +288,8 @@ TEST_F(SessionTest, DistinctTargetsPastTheCapAreDeferredAtRcpt) {
     config.max_rt_targets = 3;
     Session& s = start();
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
-    for (int i = 1; i <= 3; ++i) EXPECT_EQ(s.rcpt({"<ticket+" + std::to_string(i) + "@example.com>"}), Verdict::Continue);
+    for (int i = 1; i <= 3; ++i)
+        EXPECT_EQ(s.rcpt({"<ticket+" + std::to_string(i) + "@example.com>"}), Verdict::Continue);
     EXPECT_EQ(s.rcpt({"<ticket+2@example.com>"}), Verdict::Continue);  // a target it has already
     EXPECT_EQ(s.rcpt({"<ticket+4@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(mta.rcode + " " + mta.xcode, "452 4.5.3");
@@ -312,7 +324,8 @@ TEST_F(SessionTest, ExtensionsGiveDistinctPostsWithTheirHeader) {
         "X-RT-Mail-Extension: 7\nReturn-Path: <alice@example.org>\nFrom:"));
     ASSERT_TRUE(by_ticket.count(""));
     EXPECT_EQ(by_ticket[""].field("queue"), "General");
-    EXPECT_TRUE(by_ticket[""].field("message").starts_with("X-RT-Mail-Extension: Urgent\nReturn-Path:"));
+    EXPECT_TRUE(
+        by_ticket[""].field("message").starts_with("X-RT-Mail-Extension: Urgent\nReturn-Path:"));
 }
 
 // RT's own header fields a sender wrote are left out of the copy posted
@@ -344,7 +357,9 @@ TEST_F(SessionTest, RtOwnHeadersOfTheSenderAreLeftOut) {
               "X-RT-Loop-Prevention: rt.test\n"
               "\n"
               "RT-Send-Cc: in the body\n");
-    EXPECT_NE(log.find(", rt_headers_removed=RT-Send-Cc,X-RT-Mail-Extension,RT-Attach,"), std::string::npos) << log;
+    EXPECT_NE(log.find(", rt_headers_removed=RT-Send-Cc,X-RT-Mail-Extension,RT-Attach,"),
+              std::string::npos)
+        << log;
 }
 
 TEST_F(SessionTest, AServerThatKeepsRtHeadersGetsTheMessageWhole) {
@@ -367,7 +382,9 @@ TEST_F(SessionTest, AServerThatKeepsRtHeadersGetsTheMessageWhole) {
     ::testing::internal::GetCapturedStderr();
     std::map<std::string, std::string> by_queue;
     for (const FakeRequest& r : rt.requests()) by_queue[r.field("queue")] = r.field("message");
-    EXPECT_EQ(by_queue["Keep"], "Return-Path: <alice@example.org>\nRT-Send-Cc: someone@example.net\nSubject: s\n\nb\n");
+    EXPECT_EQ(
+        by_queue["Keep"],
+        "Return-Path: <alice@example.org>\nRT-Send-Cc: someone@example.net\nSubject: s\n\nb\n");
     EXPECT_EQ(by_queue["General"], "Return-Path: <alice@example.org>\nSubject: s\n\nb\n");
 }
 
@@ -394,7 +411,8 @@ TEST_F(SessionTest, MalformedAddressInOurDomainGetsASyntaxReply) {
 }
 
 TEST_F(SessionTest, BodyLineEndsBecomeLfAndBareCrStays) {
-    EXPECT_EQ(send({"<rt@example.com>"}, std::string("a\r\nb\rc\0d\xff\r\n\r\n.\r", 15)), Verdict::Accept);
+    EXPECT_EQ(send({"<rt@example.com>"}, std::string("a\r\nb\rc\0d\xff\r\n\r\n.\r", 15)),
+              Verdict::Accept);
     auto m = rt.requests().at(0).field("message");
     EXPECT_TRUE(m.ends_with(std::string("\n\na\nb\rc\0d\xff\n\n.\r", 14))) << m;
 }
@@ -470,7 +488,8 @@ TEST_F(SessionTest, NoConfigurationAtMailIsRepeatedAtRcpt) {
     EXPECT_EQ(s.mail({"<alice@example.org>"}), Verdict::Tempfail);
     mta.rcode.clear();
     EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Tempfail);
-    EXPECT_EQ(mta.rcode + " " + mta.xcode + " " + mta.text, "451 4.3.0 rt-milter has no configuration loaded");
+    EXPECT_EQ(mta.rcode + " " + mta.xcode + " " + mta.text,
+              "451 4.3.0 rt-milter has no configuration loaded");
     EXPECT_EQ(s.rcpt({"<bob@example.com>"}), Verdict::Tempfail);
     EXPECT_EQ(s.data(), Verdict::Tempfail);  // and at DATA, should an MTA go on
     EXPECT_EQ(s.header("Subject", " x"), Verdict::Tempfail);
@@ -520,7 +539,8 @@ TEST_F(SessionTest, AnUnreachableRtIs441AndCountsTowardsTheCircuit) {
     EXPECT_EQ(send({"<d@example.com>"}), Verdict::Tempfail);
     ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(runtime->pool("rt").circuit().state(), Circuit::State::Open);
-    EXPECT_EQ(rt.family().circuits.for_url(config.servers["rt"].url)->state(), Circuit::State::Closed)
+    EXPECT_EQ(rt.family().circuits.for_url(config.servers["rt"].url)->state(),
+              Circuit::State::Closed)
         << "another family's circuits are its own";
 }
 
@@ -562,7 +582,8 @@ TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
     FakeMta mta;
     Session s([runtime] { return runtime; }, mta);
     ASSERT_EQ(s.mail({"<alice@example.org>"}), Verdict::Continue);
-    for (const char* r : {"<ticket+1@example.com>", "<ticket+2@example.com>", "<ticket+3@example.com>"}) {
+    for (const char* r :
+         {"<ticket+1@example.com>", "<ticket+2@example.com>", "<ticket+3@example.com>"}) {
         ASSERT_EQ(s.rcpt({r}), Verdict::Continue);
     }
     s.header("Subject", " fan-out");
@@ -572,39 +593,45 @@ TEST(SessionPool, PostsAreCappedAndWaitingIsNoFailureToReachRt) {
     std::thread eom([&] { verdict = s.end_of_message(); });
     const ServerPool& pool = runtime->pool("rt");
     EXPECT_TRUE(rt.wait_until_held(1));
-    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a broken test's bound
-    while (pool.waiting() < 2 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();  // the other two queued
+    const auto limit =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a broken test's bound
+    while (pool.waiting() < 2 && std::chrono::steady_clock::now() < limit)
+        std::this_thread::yield();  // the other two queued
     EXPECT_EQ(pool.in_progress(), 1u) << "max_concurrent = 1: one POST in RT's hands at a time";
     rt.release();
     eom.join();
     EXPECT_EQ(verdict, Verdict::Tempfail);
     const std::string log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(log.find("-> open"), std::string::npos) << log;  // not even for a moment
-    EXPECT_EQ(mta.text, "message for <ticket+3@example.com> not delivered: RT is busy; try again later");
+    EXPECT_EQ(mta.text,
+              "message for <ticket+3@example.com> not delivered: RT is busy; try again later");
     EXPECT_EQ(rt.requests().size(), 2u);
     EXPECT_EQ(runtime->pool("rt").circuit().state(), Circuit::State::Closed);
     ASSERT_EQ(s.mail({"<carol@example.org>"}), Verdict::Continue);
     EXPECT_EQ(s.rcpt({"<rt@example.com>"}), Verdict::Continue) << mta.rcode << " " << mta.text;
 }
 
-// Through libcurl, on the wire. Findings 8 and 9, as configured: [rt] redirect_hosts and deadline reach
-// each worker's client. RT redirects to "localhost" (another host name for
-// the same server): refused unless listed; a dripping RT is cut at deadline.
+// Through libcurl, on the wire. Findings 8 and 9, as configured: [rt] redirect_hosts and deadline
+// reach each worker's client. RT redirects to "localhost" (another host name for the same server):
+// refused unless listed; a dripping RT is cut at deadline.
 TEST(SessionServerOptions, RedirectHostsAndDeadlineComeFromTheConfiguration) {
     std::atomic<bool> drip{false};
     std::string elsewhere;  // the same server under another host name
     FakeRt rt([&](const FakeRequest& r) {
         FakeResponse answer;
-        if (drip) answer.drip = std::chrono::milliseconds(200);  // "ok\n" and headers, a byte at a time
+        if (drip)
+            answer.drip = std::chrono::milliseconds(200);  // "ok\n" and headers, a byte at a time
         if (r.head.starts_with("POST /first")) {
             answer.status = 302;
             answer.headers = {"Location: " + elsewhere};
         }
         return answer;
     });
-    elsewhere = "http://localhost:" + rt.url().substr(rt.url().rfind(':') + 1) + "/REST/1.0/NoAuth/mail-gateway";
+    elsewhere = "http://localhost:" + rt.url().substr(rt.url().rfind(':') + 1) +
+                "/REST/1.0/NoAuth/mail-gateway";
     auto deliver = [&](Config config) {
-        auto runtime = std::make_shared<const Runtime>(config, curl_backend(), std::make_shared<RuntimeFamily>());
+        auto runtime = std::make_shared<const Runtime>(config, curl_backend(),
+                                                       std::make_shared<RuntimeFamily>());
         FakeMta mta;
         Session s([runtime] { return runtime; }, mta);
         s.mail({"<alice@example.org>"});

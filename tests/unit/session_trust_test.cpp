@@ -1,6 +1,6 @@
 // session_trust_test.cpp — the trust policy through Session, a fake MTA and
-// a scripted RT behind the RT seam (fake_poster.h, no socket): what RT receives (the action field) for a proven sender (SMTP
-// AUTH, a trusted network, an IPv4-mapped client, trusted DMARC/DKIM
+// a scripted RT behind the RT seam (fake_poster.h, no socket): what RT receives (the action field)
+// for a proven sender (SMTP AUTH, a trusted network, an IPv4-mapped client, trusted DMARC/DKIM
 // results with this message's queue id) and for an unproven one
 // (downgraded; refused at RCPT when nothing later could prove it, else at
 // end of message, per route), the proof= of the log line, and the journal
@@ -21,10 +21,11 @@ using testing::FakeMta;
 using testing::FakeRequest;
 using testing::FakeRtBackend;
 
-const std::string kDmarcPass = " mx.example.com/4ABC123; dmarc=pass (p=reject dis=none) header.from=example.org";
+const std::string kDmarcPass =
+    " mx.example.com/4ABC123; dmarc=pass (p=reject dis=none) header.from=example.org";
 
 class SessionTrust : public ::testing::Test {
-protected:
+  protected:
     FakeRtBackend rt;  // every POST delivered
     Config config = testing::make_config("http://rt.example.net");
     FakeMta mta;  // queue id (macro i) 4ABC123
@@ -60,7 +61,8 @@ protected:
     }
     // A whole transaction from alice@example.org with these extra headers
     // on top; the verdict at RCPT (when refused there) or end of message.
-    Verdict send(const std::vector<std::string>& rcpts, const std::vector<std::string>& auth_results = {},
+    Verdict send(const std::vector<std::string>& rcpts,
+                 const std::vector<std::string>& auth_results = {},
                  const std::string& from = " Alice <alice@example.org>") {
         Session& s = session ? *session : start();
         ::testing::internal::CaptureStderr();
@@ -91,8 +93,9 @@ TEST_F(SessionTrust, UnprovenTakeIsDowngradedToItsSafePart) {
     EXPECT_EQ(send({"<take+42@example.com>"}), Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"comment"});
     EXPECT_EQ(rt.requests()[0].field("ticket"), "42");
-    EXPECT_TRUE(logged(", proof=none, rt=<take+42@example.com> -> rt action=comment ticket=42 (downgraded from "
-                       "take-comment) (delivered"))
+    EXPECT_TRUE(logged(
+        ", proof=none, rt=<take+42@example.com> -> rt action=comment ticket=42 (downgraded from "
+        "take-comment) (delivered"))
         << log;
 }
 
@@ -106,7 +109,8 @@ TEST_F(SessionTrust, ExtensionActionsAreNarrowedToo) {
     EXPECT_EQ(send({"<staff+resolve-correspond@example.com>"}), Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"correspond"});
     // the address's extension still goes to RT as rt-mailgate passes it
-    EXPECT_TRUE(rt.requests()[0].field("message").starts_with("X-RT-Mail-Extension: resolve-correspond\n"));
+    EXPECT_TRUE(
+        rt.requests()[0].field("message").starts_with("X-RT-Mail-Extension: resolve-correspond\n"));
 }
 
 TEST_F(SessionTrust, CorrespondAndCommentNeedNoProof) {
@@ -120,7 +124,9 @@ TEST_F(SessionTrust, SmtpAuthProves) {
     mta.macros["{auth_authen}"] = "alice";
     EXPECT_EQ(send({"<take+42@example.com>"}), Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"take-comment"});
-    EXPECT_TRUE(logged(", proof=auth:alice, rt=<take+42@example.com> -> rt action=take-comment ticket=42 (delivered"))
+    EXPECT_TRUE(
+        logged(", proof=auth:alice, rt=<take+42@example.com> -> rt action=take-comment ticket=42 "
+               "(delivered"))
         << log;
 }
 
@@ -146,9 +152,9 @@ TEST_F(SessionTrust, TrustedDmarcPassProves) {
 
 TEST_F(SessionTrust, TrustedAlignedDkimPassProves) {
     config.trusted_authserv_ids = {"mx.example.com"};
-    EXPECT_EQ(send({"<take+42@example.com>"},
-                   {" mx.example.com/4ABC123;\n\tdkim=pass (2048-bit key; unprotected) header.d=example.org "
-                    "header.i=@example.org header.b=\"AbCd1234\""}),
+    EXPECT_EQ(send({"<take+42@example.com>"}, {" mx.example.com/4ABC123;\n\tdkim=pass (2048-bit "
+                                               "key; unprotected) header.d=example.org "
+                                               "header.i=@example.org header.b=\"AbCd1234\""}),
               Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"take-comment"});
     EXPECT_TRUE(logged(", proof=dkim:mx.example.com:d=example.org, ")) << log;
@@ -163,8 +169,9 @@ TEST_F(SessionTrust, ForgedAuthenticationResultsAreIgnoredAndLogged) {
                     " mx.example.com; dmarc=pass header.from=example.org"}),
               Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"comment"});
-    EXPECT_TRUE(logged("4ABC123: trust: Authentication-Results from mx.example.com/4GUESS ignored: not this "
-                       "message's queue id 4ABC123"))
+    EXPECT_TRUE(logged(
+        "4ABC123: trust: Authentication-Results from mx.example.com/4GUESS ignored: not this "
+        "message's queue id 4ABC123"))
         << log;
     EXPECT_TRUE(logged(", proof=none, ")) << log;
 }
@@ -178,8 +185,9 @@ TEST_F(SessionTrust, RejectAtRcptWhenNothingLaterCouldProve) {
     log = ::testing::internal::GetCapturedStderr();
     EXPECT_EQ(mta.rcode + " " + mta.xcode + " " + mta.text,
               "550 5.7.1 <take+42@example.com>: this action needs an authenticated sender");
-    EXPECT_TRUE(logged("refused RT recipient <take+42@example.com> from=<alice@example.org>: 5.7.1 action "
-                       "take-comment from an unproven sender, proof=none"))
+    EXPECT_TRUE(
+        logged("refused RT recipient <take+42@example.com> from=<alice@example.org>: 5.7.1 action "
+               "take-comment from an unproven sender, proof=none"))
         << log;
     // the other routes keep the global answer (downgrade), others are untouched
     EXPECT_EQ(s.rcpt({"<resolve+42@example.com>"}), Verdict::Continue);
@@ -196,8 +204,9 @@ TEST_F(SessionTrust, RejectAtEndOfMessageWhenHeadersCouldHaveProved) {
               "550 5.7.1 <take+42@example.com>: this action needs an authenticated sender");
     EXPECT_TRUE(rt.requests().empty());  // nothing half done
     EXPECT_TRUE(mta.deleted.empty());
-    EXPECT_TRUE(logged(", proof=none, verdict=\"550 5.7.1 <take+42@example.com>: action take-comment from an "
-                       "unproven sender\""))
+    EXPECT_TRUE(logged(
+        ", proof=none, verdict=\"550 5.7.1 <take+42@example.com>: action take-comment from an "
+        "unproven sender\""))
         << log;
 }
 
@@ -223,10 +232,12 @@ TEST_F(SessionTrust, DowngradedTargetsMergeWithTheirSafeTwin) {
     config.routes.push_back(comment);
     EXPECT_EQ(send({"<note+42@example.com>", "<take+42@example.com>"}), Verdict::Accept);
     EXPECT_EQ(actions_posted(), std::vector<std::string>{"comment"});
-    EXPECT_TRUE(logged("rt=<note+42@example.com>,<take+42@example.com> -> rt action=comment ticket=42 "
-                       "(downgraded from take-comment)"))
+    EXPECT_TRUE(
+        logged("rt=<note+42@example.com>,<take+42@example.com> -> rt action=comment ticket=42 "
+               "(downgraded from take-comment)"))
         << log;
-    EXPECT_EQ(mta.deleted, (std::vector<std::string>{"<note+42@example.com>", "<take+42@example.com>"}));
+    EXPECT_EQ(mta.deleted,
+              (std::vector<std::string>{"<note+42@example.com>", "<take+42@example.com>"}));
 }
 
 // The journal keys a target by its action: the same message, once
@@ -238,7 +249,8 @@ TEST_F(SessionTrust, JournalTellsADowngradedTakeFromAProvenOne) {
     config.journal = dir + "/journal.sqlite";
     EXPECT_EQ(send({"<take+42@example.com>"}), Verdict::Accept);
     session.reset();
-    EXPECT_EQ(send({"<take+42@example.com>"}), Verdict::Accept);  // the client's retry: no second POST
+    EXPECT_EQ(send({"<take+42@example.com>"}),
+              Verdict::Accept);  // the client's retry: no second POST
     EXPECT_TRUE(logged("(delivered earlier: duplicate journal)")) << log;
     session.reset();
     mta.macros["{auth_authen}"] = "alice";

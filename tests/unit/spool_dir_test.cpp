@@ -214,7 +214,8 @@ TEST_F(SpoolDir, JournalDirectoryProblemsNameTheJournal) {
     EXPECT_EQ(s.exit_status(), 73);
     std::ofstream(dir_ + "/file") << "x";
     s = make_journal_dir(dir_ + "/file/journal.sqlite", self_, DirAction::Create, state);
-    EXPECT_EQ(s.error(), "journal " + dir_ + "/file/journal.sqlite: " + dir_ + "/file is not a directory");
+    EXPECT_EQ(s.error(),
+              "journal " + dir_ + "/file/journal.sqlite: " + dir_ + "/file is not a directory");
     EXPECT_EQ(s.exit_status(), 78);
 }
 

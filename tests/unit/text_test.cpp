@@ -12,7 +12,8 @@ namespace rtm {
 namespace {
 
 TEST(Text, AsciiCaseOnly) {
-    EXPECT_EQ(ascii_lower("Message-ID: \xC3\x84X"), "message-id: \xC3\x84x");  // UTF-8 bytes untouched
+    EXPECT_EQ(ascii_lower("Message-ID: \xC3\x84X"),
+              "message-id: \xC3\x84x");  // UTF-8 bytes untouched
     EXPECT_TRUE(iequals("X-RT-Mail-Extension", "x-rt-mail-extension"));
     EXPECT_FALSE(iequals("abc", "abcd"));
     EXPECT_FALSE(iequals("\xC3\x84", "\xC3\xA4"));  // no case folding beyond ASCII
@@ -34,7 +35,8 @@ TEST(Text, Join) {
     const std::vector<std::string> words = {"a", "b", "c"};
     EXPECT_EQ(join(words, ", "), "a, b, c");
     EXPECT_EQ(join(std::vector<std::string>{}, ", "), "");
-    EXPECT_EQ(join(std::vector<int>{1, 2}, " or ", [](int n) { return std::to_string(n); }), "1 or 2");
+    EXPECT_EQ(join(std::vector<int>{1, 2}, " or ", [](int n) { return std::to_string(n); }),
+              "1 or 2");
 }
 
 TEST(Text, HexAndPrintable) {

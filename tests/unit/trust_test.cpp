@@ -13,8 +13,8 @@ namespace rtm {
 namespace {
 
 TEST(TrustActions, TakeAndResolveNeedProof) {
-    for (const char* a : {"take", "resolve", "take-comment", "comment-take", "resolve-correspond", "take-resolve",
-                          "correspond-comment-resolve"})
+    for (const char* a : {"take", "resolve", "take-comment", "comment-take", "resolve-correspond",
+                          "take-resolve", "correspond-comment-resolve"})
         EXPECT_TRUE(needs_proof(a)) << a;
     for (const char* a : {"correspond", "comment", "comment-correspond", "", "mistake", "resolved"})
         EXPECT_FALSE(needs_proof(a)) << a;
@@ -80,9 +80,12 @@ TEST(TrustEnvelope, AuthThenNetwork) {
     const Config c = trusting({});
     EXPECT_EQ(prove_by_envelope(c, "alice", parse_ip_address("203.0.113.9")).text, "auth:alice");
     EXPECT_EQ(prove_by_envelope(c, "alice", std::nullopt).kind, Proof::Kind::Auth);
-    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("192.0.2.10")).text, "network:192.0.2.0/24");
-    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("::ffff:192.0.2.10")).text, "network:192.0.2.0/24");
-    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("2001:db8::25")).text, "network:2001:db8::/32");
+    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("192.0.2.10")).text,
+              "network:192.0.2.0/24");
+    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("::ffff:192.0.2.10")).text,
+              "network:192.0.2.0/24");
+    EXPECT_EQ(prove_by_envelope(c, "", parse_ip_address("2001:db8::25")).text,
+              "network:2001:db8::/32");
     const Proof none = prove_by_envelope(c, "", parse_ip_address("203.0.113.9"));
     EXPECT_FALSE(none);
     EXPECT_EQ(none.text, "none");
@@ -117,32 +120,41 @@ TEST(TrustHeaders, AuthorDomainIsWhatRtActsFor) {
         return h.author();
     };
     EXPECT_EQ(author({{"From", " Alice <alice@Example.org>"}}), "example.org");
-    EXPECT_EQ(author({{"From", "alice@example.org"}, {"Reply-To", "team@example.org"}}), "example.org");
-    EXPECT_EQ(author({{"From", "alice@example.org"}, {"Sender", "list@example.org"}}), "example.org");
+    EXPECT_EQ(author({{"From", "alice@example.org"}, {"Reply-To", "team@example.org"}}),
+              "example.org");
+    EXPECT_EQ(author({{"From", "alice@example.org"}, {"Sender", "list@example.org"}}),
+              "example.org");
     EXPECT_EQ(author({{"From ", "alice@example.org"}}), "example.org");
     EXPECT_EQ(author({}), "(none: no From:)");
-    EXPECT_EQ(author({{"From", "a@example.org"}, {"from", "b@example.org"}}), "(none: From: appears 2 times)");
-    EXPECT_EQ(author({{"From", "a@example.org, b@example.net"}}), "(none: From: names more than one domain)");
-    EXPECT_EQ(author({{"From", "undisclosed-recipients:;"}}), "(none: From: names no address with a domain)");
+    EXPECT_EQ(author({{"From", "a@example.org"}, {"from", "b@example.org"}}),
+              "(none: From: appears 2 times)");
+    EXPECT_EQ(author({{"From", "a@example.org, b@example.net"}}),
+              "(none: From: names more than one domain)");
+    EXPECT_EQ(author({{"From", "undisclosed-recipients:;"}}),
+              "(none: From: names no address with a domain)");
     EXPECT_EQ(author({{"From", "a@[192.0.2.1]"}}), "(none: From: names no plain domain name)");
     // RT acts for Reply-To first: another domain there is another person.
     EXPECT_EQ(author({{"From", "alice@example.org"}, {"Reply-To", "boss@victim.example"}}),
               "(none: Reply-To: names another domain than From:)");
     EXPECT_EQ(author({{"From", "alice@example.org"}, {"Reply-To", "boss"}}),
               "(none: Reply-To: names no address with a domain)");
-    EXPECT_EQ(author({{"From", "alice@example.org"}, {"Reply-To", "a@example.org"}, {"Reply-To", "b@example.org"}}),
+    EXPECT_EQ(author({{"From", "alice@example.org"},
+                      {"Reply-To", "a@example.org"},
+                      {"Reply-To", "b@example.org"}}),
               "(none: Reply-To: appears 2 times)");
     EXPECT_EQ(author({{"From", "=?utf-8?q?boss=40victim=2Eexample?= <alice@example.org>"}}),
               "(none: From: names more than one domain)");
     EXPECT_EQ(author({{"From", "a@example.org"}, {"Sender", "s@victim.example"}}),
               "(none: Sender: names another domain than From:)");
-    EXPECT_EQ(author({{"From", std::string(HeaderEvidence::max_identity_bytes + 1, 'a') + "@example.org"}}),
+    EXPECT_EQ(author({{"From",
+                       std::string(HeaderEvidence::max_identity_bytes + 1, 'a') + "@example.org"}}),
               "(none: From: longer than 8192 bytes)");
 }
 
 TEST(TrustHeaders, DmarcPassForTheAuthorDomain) {
     Headers h{trusting({"mx.example.com"})};
-    h.add("Authentication-Results", " mx.example.com/4ABC12; dmarc=pass (p=reject dis=none) header.from=example.org")
+    h.add("Authentication-Results",
+          " mx.example.com/4ABC12; dmarc=pass (p=reject dis=none) header.from=example.org")
         .add("From", " Alice <alice@example.org>");
     EXPECT_EQ(h.prove().text, "dmarc:mx.example.com");
     EXPECT_EQ(h.prove().kind, Proof::Kind::Dmarc);
@@ -152,7 +164,8 @@ TEST(TrustHeaders, DmarcPassForTheAuthorDomain) {
 TEST(TrustHeaders, DkimPassAlignedWithTheAuthorDomain) {
     Headers h{trusting({"mx.example.com"})};
     h.add("Authentication-Results",
-          "MX.Example.com/4ABC12; dkim=pass (2048-bit key; unprotected) header.d=Example.org header.i=@example.org "
+          "MX.Example.com/4ABC12; dkim=pass (2048-bit key; unprotected) header.d=Example.org "
+          "header.i=@example.org "
           "header.b=AbCd1234")
         .add("From", "alice@news.example.org");
     EXPECT_EQ(h.prove().text, "dkim:mx.example.com:d=example.org");
@@ -160,13 +173,15 @@ TEST(TrustHeaders, DkimPassAlignedWithTheAuthorDomain) {
 
 TEST(TrustHeaders, DkimWithOnlyHeaderI) {
     Headers h{trusting({"mx.example.com"})};
-    h.add("Authentication-Results", "mx.example.com/4ABC12; dkim=pass header.i=@example.org header.s=s1")
+    h.add("Authentication-Results",
+          "mx.example.com/4ABC12; dkim=pass header.i=@example.org header.s=s1")
         .add("From", "alice@example.org");
     EXPECT_EQ(h.prove().text, "dkim:mx.example.com:d=example.org");
 }
 
 TEST(TrustHeaders, WhatProvesNothing) {
-    auto proof = [](std::string_view ar, std::string_view from = "alice@example.org", bool job_id = true) {
+    auto proof = [](std::string_view ar, std::string_view from = "alice@example.org",
+                    bool job_id = true) {
         Headers h{trusting({"mx.example.com"}, job_id)};
         h.add("Authentication-Results", ar).add("From", from);
         return h.prove().text;
@@ -177,17 +192,21 @@ TEST(TrustHeaders, WhatProvesNothing) {
     EXPECT_EQ(proof("mx.example.com/4ABC12; dkim=pass header.d=news.example.org"), "none");
     EXPECT_EQ(proof("mx.example.com/4ABC12; dkim=pass"), "none");
     EXPECT_EQ(proof("mx.example.com/4ABC12; spf=pass smtp.mailfrom=alice@example.org"), "none");
-    EXPECT_EQ(proof("mx.example.com/4ABC12; dkim=fail (dkim=pass header.d=example.org) header.d=example.org"),
+    EXPECT_EQ(proof("mx.example.com/4ABC12; dkim=fail (dkim=pass header.d=example.org) "
+                    "header.d=example.org"),
               "none");
     // another host's verdict, however well written
     EXPECT_EQ(proof("mx.attacker.example/4ABC12; dmarc=pass header.from=example.org"), "none");
-    EXPECT_EQ(proof("mx.example.com.attacker.example/4ABC12; dmarc=pass header.from=example.org"), "none");
+    EXPECT_EQ(proof("mx.example.com.attacker.example/4ABC12; dmarc=pass header.from=example.org"),
+              "none");
     // a header that does not parse
     EXPECT_EQ(proof("mx.example.com/4ABC12; dmarc=pass header.from=example.org (open"), "none");
     // two addresses of one domain are that domain; of two domains, neither
-    EXPECT_EQ(proof("mx.example.com/4ABC12; dmarc=pass header.from=example.org", "a@example.org, b@example.org"),
+    EXPECT_EQ(proof("mx.example.com/4ABC12; dmarc=pass header.from=example.org",
+                    "a@example.org, b@example.org"),
               "dmarc:mx.example.com");
-    EXPECT_EQ(proof("mx.example.com/4ABC12; dmarc=pass header.from=example.org", "a@example.org, b@victim.example"),
+    EXPECT_EQ(proof("mx.example.com/4ABC12; dmarc=pass header.from=example.org",
+                    "a@example.org, b@victim.example"),
               "none");
 }
 
@@ -201,7 +220,8 @@ TEST(TrustHeaders, ForgedOrCopiedAuthenticationResultsDoNotCount) {
     ASSERT_EQ(h.notes.size(), 1u);
     EXPECT_TRUE(h.notes[0].warning);
     EXPECT_EQ(h.notes[0].text,
-              "Authentication-Results from mx.example.com/4OLD99 ignored: not this message's queue id 4ABC12 "
+              "Authentication-Results from mx.example.com/4OLD99 ignored: not this message's queue "
+              "id 4ABC12 "
               "(forged, or copied from another message)");
     EXPECT_EQ(h.prove("").text, "none");  // no queue id from the MTA: nothing matches
     EXPECT_EQ(h.prove("4OLD99").text, "dmarc:mx.example.com");
@@ -214,9 +234,10 @@ TEST(TrustHeaders, WithoutJobIdOnlyWhenConfigured) {
     EXPECT_EQ(strict.prove().text, "none");
     ASSERT_EQ(strict.notes.size(), 1u);
     EXPECT_FALSE(strict.notes[0].warning);
-    EXPECT_EQ(strict.notes[0].text,
-              "Authentication-Results from mx.example.com ignored: no queue id after the authserv-id "
-              "(authserv_id_with_job_id needs the verifiers' AuthservIDWithJobID)");
+    EXPECT_EQ(
+        strict.notes[0].text,
+        "Authentication-Results from mx.example.com ignored: no queue id after the authserv-id "
+        "(authserv_id_with_job_id needs the verifiers' AuthservIDWithJobID)");
 
     Headers lax{trusting({"mx.example.com"}, false)};
     lax.add("Authentication-Results", "mx.example.com; dmarc=pass header.from=example.org")
@@ -224,7 +245,8 @@ TEST(TrustHeaders, WithoutJobIdOnlyWhenConfigured) {
     EXPECT_EQ(lax.prove().text, "dmarc:mx.example.com");
     // a job id, when there is one, must still be this message's
     Headers lax_wrong{trusting({"mx.example.com"}, false)};
-    lax_wrong.add("Authentication-Results", "mx.example.com/4OLD99; dmarc=pass header.from=example.org")
+    lax_wrong
+        .add("Authentication-Results", "mx.example.com/4OLD99; dmarc=pass header.from=example.org")
         .add("From", "alice@example.org");
     EXPECT_EQ(lax_wrong.prove().text, "none");
 }
@@ -244,19 +266,22 @@ TEST(TrustHeaders, AuthorCheckedBeforeResults) {
         .add("Reply-To", "boss@victim.example");
     EXPECT_EQ(h.prove().text, "none");
     ASSERT_EQ(h.notes.size(), 1u);
-    EXPECT_EQ(h.notes[0].text, "Authentication-Results not used: Reply-To: names another domain than From:");
+    EXPECT_EQ(h.notes[0].text,
+              "Authentication-Results not used: Reply-To: names another domain than From:");
 }
 
 TEST(TrustHeaders, KeepsABoundedNumber) {
     Headers h{trusting({"mx.example.com"})};
     for (std::size_t i = 0; i < HeaderEvidence::max_kept_results + 3; ++i)
-        h.add("Authentication-Results", "mx.example.com/4ABC12; spf=pass smtp.mailfrom=example.org");
+        h.add("Authentication-Results",
+              "mx.example.com/4ABC12; spf=pass smtp.mailfrom=example.org");
     h.add("Authentication-Results", "mx.example.com/4ABC12; dmarc=pass header.from=example.org");
     h.add("From", "alice@example.org");
     EXPECT_EQ(h.prove().text, "none");
     ASSERT_EQ(h.notes.size(), 1u);
     EXPECT_EQ(h.notes[0].text,
-              "4 further Authentication-Results header(s) of trusted authserv-ids not read (more than 16)");
+              "4 further Authentication-Results header(s) of trusted authserv-ids not read (more "
+              "than 16)");
 }
 
 }  // namespace

@@ -92,7 +92,9 @@ TEST(RedactUrl, AnythingElseIsUnchanged) {
 // Where a locked gateway's credentials may go: the same scheme, host (any
 // case, brackets or not) and port (an explicit default port is the same).
 TEST(SameOrigin, SchemeHostAndPort) {
-    auto same = [](const char* a, const char* b) { return same_origin(parse_http_url(a), parse_http_url(b)); };
+    auto same = [](const char* a, const char* b) {
+        return same_origin(parse_http_url(a), parse_http_url(b));
+    };
     EXPECT_TRUE(same("https://rt.example.com/a", "https://RT.example.com:443/b?c"));
     EXPECT_TRUE(same("http://rt.example.com", "http://rt.example.com:80/x"));
     EXPECT_TRUE(same("https://[::1]:8443/", "https://[::1]:8443/REST"));

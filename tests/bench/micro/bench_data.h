@@ -33,14 +33,17 @@ using Header = std::pair<std::string, std::string>;
 // colon kept, continuation lines folded with CRLF + tab.
 inline std::vector<Header> mail_headers(bool with_message_id) {
     std::vector<Header> h = {
-        {"Received", " from mail.example.org (mail.example.org [192.0.2.10])\r\n\tby mx.example.com "
-                     "(Postfix) with ESMTPS id 4F3A21C0123\r\n\tfor <rt@example.com>; Tue, 4 Jun 2024 "
-                     "10:21:33 +0000 (UTC)"},
-        {"Received", " from [10.0.0.7] (client.example.org [10.0.0.7])\r\n\tby mail.example.org with "
-                     "ESMTPSA id 9E2B7A\r\n\tfor <rt@example.com>; Tue, 4 Jun 2024 10:21:32 +0000"},
-        {"DKIM-Signature", " v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=mail;\r\n\tt=1717496492; "
-                           "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n\th=From:To:Subject:Date;"
-                           " b=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZSBqdXN0IGZpbGxlcg=="},
+        {"Received",
+         " from mail.example.org (mail.example.org [192.0.2.10])\r\n\tby mx.example.com "
+         "(Postfix) with ESMTPS id 4F3A21C0123\r\n\tfor <rt@example.com>; Tue, 4 Jun 2024 "
+         "10:21:33 +0000 (UTC)"},
+        {"Received",
+         " from [10.0.0.7] (client.example.org [10.0.0.7])\r\n\tby mail.example.org with "
+         "ESMTPSA id 9E2B7A\r\n\tfor <rt@example.com>; Tue, 4 Jun 2024 10:21:32 +0000"},
+        {"DKIM-Signature",
+         " v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=mail;\r\n\tt=1717496492; "
+         "bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\r\n\th=From:To:Subject:Date;"
+         " b=dGhpcyBpcyBub3QgYSByZWFsIHNpZ25hdHVyZSBqdXN0IGZpbGxlcg=="},
         {"From", " Alice Example <alice@example.org>"},
         {"To", " RT Support <rt@example.com>"},
         {"Subject", " Printer on the third floor keeps jamming [please help]"},
@@ -51,7 +54,8 @@ inline std::vector<Header> mail_headers(bool with_message_id) {
         {"User-Agent", " Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Thunderbird/115.11.0"},
     };
     if (with_message_id) {
-        h.insert(h.begin() + 7, {"Message-ID", " <3f1c9a2e-77b4-4c0e-9d1a-5b2e8f0c4d11@example.org>"});
+        h.insert(h.begin() + 7,
+                 {"Message-ID", " <3f1c9a2e-77b4-4c0e-9d1a-5b2e8f0c4d11@example.org>"});
     }
     return h;
 }
@@ -85,7 +89,8 @@ inline const std::string& crlf_body(std::size_t n) {
 }
 
 // The callbacks' sequence for one message; the first failure is returned.
-inline Status feed(MessageBuilder& builder, const std::vector<Header>& headers, std::string_view body) {
+inline Status feed(MessageBuilder& builder, const std::vector<Header>& headers,
+                   std::string_view body) {
     for (const auto& [name, value] : headers) {
         if (Status s = builder.header(name, value); !s) return s;
     }

@@ -21,7 +21,7 @@ namespace rtm {
 namespace {
 
 class TempJournal {
-public:
+  public:
     TempJournal() {
         char tmpl[] = "/tmp/rtm-journal-bench.XXXXXX";
         if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
@@ -36,7 +36,7 @@ public:
     }
     Journal& operator*() { return *journal_; }
 
-private:
+  private:
     std::string dir_;
     std::unique_ptr<Journal> journal_;
 };
@@ -47,7 +47,8 @@ void one_delivery(Journal& journal, const std::string& key, benchmark::State& st
     Journal::Claim claim;
     if (!journal.claim(key, found, 480, claim) || !claim.taken) state.SkipWithError("claim");
     if (!journal.uploaded(key)) state.SkipWithError("uploaded");
-    if (!journal.record(key, Journal::State::Delivered, "RT said: ok")) state.SkipWithError("delivered");
+    if (!journal.record(key, Journal::State::Delivered, "RT said: ok"))
+        state.SkipWithError("delivered");
 }
 
 const std::string kTarget = "http://127.0.0.1:8080|General|correspond|||<alice@example.org>|id:";
@@ -55,7 +56,8 @@ const std::string kTarget = "http://127.0.0.1:8080|General|correspond|||<alice@e
 void BM_JournalOneDelivery(benchmark::State& state) {
     TempJournal journal;
     long n = 0;
-    for (auto _ : state) one_delivery(*journal, kTarget + "<" + std::to_string(++n) + ".bench@example.org>", state);
+    for (auto _ : state)
+        one_delivery(*journal, kTarget + "<" + std::to_string(++n) + ".bench@example.org>", state);
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_JournalOneDelivery)->Unit(benchmark::kMicrosecond);
@@ -76,10 +78,15 @@ void BM_PostgresqlJournalOneDelivery(benchmark::State& state) {
     }
     const std::string run = std::to_string(getpid()) + "." + std::to_string(time(nullptr)) + ".";
     for (auto _ : state)
-        one_delivery(*journal, kTarget + "<" + run + std::to_string(++n) + ".bench@example.org>", state);
+        one_delivery(*journal, kTarget + "<" + run + std::to_string(++n) + ".bench@example.org>",
+                     state);
     state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_PostgresqlJournalOneDelivery)->Unit(benchmark::kMicrosecond)->Threads(1)->Threads(8)->UseRealTime();
+BENCHMARK(BM_PostgresqlJournalOneDelivery)
+    ->Unit(benchmark::kMicrosecond)
+    ->Threads(1)
+    ->Threads(8)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace rtm

@@ -42,7 +42,8 @@ void BM_MessageBuilder(benchmark::State& state) {
         benchmark::DoNotOptimize(builder.size());
         benchmark::ClobberMemory();
     }
-    state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(header_bytes(headers) + body.size()));
+    state.SetBytesProcessed(state.iterations() *
+                            static_cast<std::int64_t>(header_bytes(headers) + body.size()));
 }
 BENCHMARK(BM_MessageBuilder)
     ->ArgNames({"bytes", "msgid"})
@@ -66,7 +67,11 @@ void BM_MessageAppendRaw(benchmark::State& state) {
     }
     state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(body.size()));
 }
-BENCHMARK(BM_MessageAppendRaw)->ArgName("bytes")->Arg(100 * kKiB)->Arg(10 * kMiB)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_MessageAppendRaw)
+    ->ArgName("bytes")
+    ->Arg(100 * kKiB)
+    ->Arg(10 * kMiB)
+    ->Unit(benchmark::kMicrosecond);
 
 // Baseline: rt-milter's own SHA-256 over 1 MiB in the same chunks.
 void BM_Sha256(benchmark::State& state) {

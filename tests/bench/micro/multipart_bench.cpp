@@ -22,14 +22,18 @@ namespace rtm::bench {
 namespace {
 
 Target bench_target() {
-    return Target{.url = "https://rt.example.com", .queue = "General", .action = "correspond", .ticket = "123"};
+    return Target{.url = "https://rt.example.com",
+                  .queue = "General",
+                  .action = "correspond",
+                  .ticket = "123"};
 }
 
 // Args: message body bytes, bytes asked for per read callback.
 void BM_MultipartRead(benchmark::State& state) {
     const auto body_size = static_cast<std::size_t>(state.range(0));
     const auto read_size = static_cast<std::size_t>(state.range(1));
-    MessageBuilder builder({.memory_limit = kSessionMemoryLimit, .dir = {}}, /*lead_space_kept=*/true);
+    MessageBuilder builder({.memory_limit = kSessionMemoryLimit, .dir = {}},
+                           /*lead_space_kept=*/true);
     if (Status s = feed(builder, mail_headers(true), crlf_body(body_size)); !s) {
         state.SkipWithError(s.error().c_str());
         return;
@@ -69,14 +73,16 @@ BENCHMARK(BM_MultipartRead)
 // What post_all does before each upload: fields, prefix, boundary (getrandom),
 // the framing strings and the Content-Type header value.
 void BM_MultipartSetup(benchmark::State& state) {
-    MessageBuilder builder({.memory_limit = kSessionMemoryLimit, .dir = {}}, /*lead_space_kept=*/true);
+    MessageBuilder builder({.memory_limit = kSessionMemoryLimit, .dir = {}},
+                           /*lead_space_kept=*/true);
     if (Status s = feed(builder, mail_headers(true), crlf_body(1 * kKiB)); !s) {
         state.SkipWithError(s.error().c_str());
         return;
     }
     const Target target = bench_target();
     for (auto _ : state) {
-        MultipartBody body(form_fields(target), posted_prefix("alice@example.org", "123"), builder.message());
+        MultipartBody body(form_fields(target), posted_prefix("alice@example.org", "123"),
+                           builder.message());
         std::string content_type = body.content_type();
         benchmark::DoNotOptimize(content_type);
         benchmark::DoNotOptimize(body.size());

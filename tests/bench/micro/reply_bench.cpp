@@ -26,10 +26,13 @@ const std::vector<Answer>& answers() {
     static const std::vector<Answer> list = [] {
         std::string error_page =
             "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n"
-            "<title>500 Internal Server Error</title>\n</head><body>\n<h1>Internal Server Error</h1>\n"
-            "<p>The server encountered an internal error or\nmisconfiguration and was unable to complete\n"
+            "<title>500 Internal Server Error</title>\n</head><body>\n<h1>Internal Server "
+            "Error</h1>\n"
+            "<p>The server encountered an internal error or\nmisconfiguration and was unable to "
+            "complete\n"
             "your request.</p>\n";
-        while (error_page.size() < 2048) error_page += "<p>More information about this error may be available.</p>\n";
+        while (error_page.size() < 2048)
+            error_page += "<p>More information about this error may be available.</p>\n";
         error_page += "</body></html>\n";
         std::string flood(RtReply::max_body + 16 * 1024, 'x');
         flood.replace(0, 3, "ok\n");
@@ -42,9 +45,11 @@ const std::vector<Answer>& answers() {
              "not ok\nCould not record email: Permission Denied (queue General: CreateTicket)\n",
              RtReply::Kind::Refused},
             {"500 error page", 500, "Internal Server Error", error_page, RtReply::Kind::Temporary},
-            {"200 garbage", 200, "OK", "<html><body>Login required</body></html>\n", RtReply::Kind::Temporary},
+            {"200 garbage", 200, "OK", "<html><body>Login required</body></html>\n",
+             RtReply::Kind::Temporary},
             {"200 ok, 80 KiB body", 200, "OK", flood, RtReply::Kind::Delivered},
-            {"200, one 80 KiB line", 200, "OK", std::string(80 * 1024, 'x'), RtReply::Kind::Temporary},
+            {"200, one 80 KiB line", 200, "OK", std::string(80 * 1024, 'x'),
+             RtReply::Kind::Temporary},
         };
     }();
     return list;

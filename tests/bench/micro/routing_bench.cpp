@@ -58,7 +58,8 @@ const Config& bench_config() {
     static const Config config = [] {
         LoadResult r = load_config_string(kConfig, "bench-micro.toml");
         if (!r.config) {
-            for (const ConfigError& e : r.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+            for (const ConfigError& e : r.errors)
+                std::fprintf(stderr, "%s\n", e.to_string().c_str());
             std::abort();
         }
         return std::move(*r.config);
@@ -82,7 +83,8 @@ constexpr Case kCases[] = {
     {"rt+123 (ticket ext)", "<rt+123@example.com>", RouteDecision::Kind::Routed},
     {"staff+comment (action ext)", "<Staff+comment@Example.COM>", RouteDecision::Kind::Routed},
     {"sales+europe (queue allow-list)", "<sales+europe@example.com>", RouteDecision::Kind::Routed},
-    {"rt+comment (refused: not a ticket)", "<rt+comment@example.com>", RouteDecision::Kind::Refused},
+    {"rt+comment (refused: not a ticket)", "<rt+comment@example.com>",
+     RouteDecision::Kind::Refused},
     {"not RT", "<alice.smith@example.org>", RouteDecision::Kind::NotRt},
 };
 
