@@ -660,6 +660,7 @@ def _reply(f):
 
 
 def latency_run(port, count, tag):
+    tag = tag.replace("@", "-")  # "milter-unix@base": one @ in an address only
     body_line = b"X" * 78 + b"\r\n"
     body = body_line * (1024 // len(body_line) + 1)
     lat = []
