@@ -86,6 +86,11 @@ class Writer {
         if (!labels.empty()) out_ << '{' << labels << '}';
         out_ << ' ' << number(value) << '\n';
     }
+    // A family of one sample without labels.
+    void single(const char* name, const char* type, const char* help, double value) {
+        family(name, type, help);
+        sample(name, "", value);
+    }
     // One sample per value of KEY, from the counters of that value; LABELS
     // (the series' other labels) come first.
     template <std::size_t N>
@@ -270,10 +275,8 @@ std::string render(const Present& present) {
              static_cast<double>(r.rcpt_temporary.load(kRelaxed)));
     w.sample("rt_milter_rcpt_refusals_total", "class=\"permanent\"",
              static_cast<double>(r.rcpt_permanent.load(kRelaxed)));
-    w.family("rt_milter_transactions_in_flight", "gauge",
-             "Transactions between MAIL FROM and rt-milter's verdict.");
-    w.sample("rt_milter_transactions_in_flight", "", present.in_flight);
-
+    w.single("rt_milter_transactions_in_flight", "gauge",
+             "Transactions between MAIL FROM and rt-milter's verdict.", present.in_flight);
     const std::vector<const ServerCounters*> counted = servers();
     w.family("rt_milter_posts_total", "counter",
              "POSTs to RT's mail gateway by RT server and outcome.");
@@ -311,46 +314,36 @@ std::string render(const Present& present) {
                      "server=\"" + label(s.name) + "\",state=\"" + state + "\"",
                      s.state == state ? 1 : 0);
 
-    w.family("rt_milter_journal_duplicates_total", "counter",
-             "Copies not posted because the duplicate journal says RT has them.");
-    w.sample("rt_milter_journal_duplicates_total", "",
+    w.single("rt_milter_journal_duplicates_total", "counter",
+             "Copies not posted because the duplicate journal says RT has them.",
              static_cast<double>(r.duplicates.load(kRelaxed)));
     w.family("rt_milter_journal_in_doubt_total", "counter",
              "Copies found in doubt (RT got them, never answered), by how each was settled.");
     w.by_label("rt_milter_journal_in_doubt_total", "", "resolution", kResolutions, r.in_doubt);
-    w.family("rt_milter_journal_errors_total", "counter",
-             "Duplicate journal operations that failed.");
-    w.sample("rt_milter_journal_errors_total", "",
+    w.single("rt_milter_journal_errors_total", "counter",
+             "Duplicate journal operations that failed.",
              static_cast<double>(r.journal_errors.load(kRelaxed)));
-    w.family("rt_milter_journal_usable", "gauge",
-             "1 when the duplicate journal takes writes now (or is off).");
-    w.sample("rt_milter_journal_usable", "", present.journal_usable ? 1 : 0);
-
-    w.family("rt_milter_config_generation", "gauge",
-             "Configurations loaded since start (start and reloads).");
-    w.sample("rt_milter_config_generation", "", static_cast<double>(r.generation.load(kRelaxed)));
-    w.family("rt_milter_config_last_reload_successful", "gauge",
-             "1 when the last load or reload succeeded.");
-    w.sample("rt_milter_config_last_reload_successful", "",
-             r.last_reload_ok.load(kRelaxed) ? 1 : 0);
-    w.family("rt_milter_config_last_reload_success_timestamp_seconds", "gauge",
-             "When a configuration was last loaded successfully, in seconds since the epoch.");
-    w.sample("rt_milter_config_last_reload_success_timestamp_seconds", "",
+    w.single("rt_milter_journal_usable", "gauge",
+             "1 when the duplicate journal takes writes now (or is off).",
+             present.journal_usable ? 1 : 0);
+    w.single("rt_milter_config_generation", "gauge",
+             "Configurations loaded since start (start and reloads).",
+             static_cast<double>(r.generation.load(kRelaxed)));
+    w.single("rt_milter_config_last_reload_successful", "gauge",
+             "1 when the last load or reload succeeded.", r.last_reload_ok.load(kRelaxed) ? 1 : 0);
+    w.single("rt_milter_config_last_reload_success_timestamp_seconds", "gauge",
+             "When a configuration was last loaded successfully, in seconds since the epoch.",
              r.last_reload_ok_at.load(kRelaxed));
-
     w.family("rt_milter_build_info", "gauge", "rt-milter's version, as a label; always 1.");
     w.sample("rt_milter_build_info", "version=\"" RTM_VERSION "\"", 1);
     double cpu = 0, rss = 0, fds = 0;
     read_proc_self(cpu, rss, fds);
-    w.family("process_start_time_seconds", "gauge",
-             "Start time of the process since the epoch, in seconds.");
-    w.sample("process_start_time_seconds", "", r.started_at);
-    w.family("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.");
-    w.sample("process_cpu_seconds_total", "", cpu);
-    w.family("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    w.sample("process_resident_memory_bytes", "", rss);
-    w.family("process_open_fds", "gauge", "Number of open file descriptors.");
-    w.sample("process_open_fds", "", fds);
+    w.single("process_start_time_seconds", "gauge",
+             "Start time of the process since the epoch, in seconds.", r.started_at);
+    w.single("process_cpu_seconds_total", "counter", "User and system CPU time spent, in seconds.",
+             cpu);
+    w.single("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss);
+    w.single("process_open_fds", "gauge", "Number of open file descriptors.", fds);
     return w.str();
 }
 

@@ -599,17 +599,21 @@ class FaultCase(SandboxCase):
     def retry_until_accepted(self, msg: OutMessage, first: Attempt,
                              attempts: int = RETRY_ATTEMPTS,
                              within: float = RETRY_WITHIN,
-                             pause: float = 0.3) -> list:
+                             pause: float = 0.3,
+                             send: Optional[Callable[[OutMessage, list], Attempt]] = None
+                             ) -> list:
         """Send again (same bytes, sender, recipients still pending) until
-        every recipient is accepted; bounded in attempts and time. The
-        attempts made (first one included); a problem when it never
-        succeeds."""
+        every recipient is accepted; bounded in attempts and time. `send`
+        makes one attempt (default: self.send, to this test's Postfix; the
+        two-MX suite alternates hosts). The attempts made (first one
+        included); a problem when it never succeeds."""
+        send = send or self.send
         history = [first]
         pending = first.pending(msg.rcpts)
         deadline = time.monotonic() + within
         while pending and len(history) < attempts and time.monotonic() < deadline:
             time.sleep(pause)
-            a = self.send(msg, pending)
+            a = send(msg, pending)
             history.append(a)
             if a.stage == "end" and a.code >= 500:
                 self.problems.append(f"{msg.msgid}: permanent failure on retry: {a.line()}")

@@ -119,25 +119,16 @@ class TwoMxCase(FaultCase):
                           first_mx: int = 0) -> list:
         """After the first attempt (to mxs[first_mx]) send again, same bytes,
         pending recipients only, to the OTHER host, then back, ...; bounded in
-        attempts and time. A problem when never accepted."""
-        history = [first]
-        pending = first.pending(msg.rcpts)
-        deadline = time.monotonic() + ALT_WITHIN
-        i = first_mx
-        while pending and len(history) < ALT_ATTEMPTS and time.monotonic() < deadline:
-            time.sleep(ALT_PAUSE)
-            i = 1 - i
-            a = self.send_to(mxs[i], msg, pending)
-            history.append(a)
-            if a.stage == "end" and a.code >= 500:
-                self.problems.append(f"{msg.msgid}: permanent failure on retry: {a.line()}")
-                return history
-            pending = a.pending(pending)
-        if pending:
-            self.problems.append(
-                f"{msg.msgid}: still not accepted after {len(history)} attempt(s): "
-                + "; ".join(h.line() for h in history))
-        return history
+        attempts and time (FaultCase.retry_until_accepted). A problem when
+        never accepted."""
+        at = [first_mx]
+
+        def to_the_other_host(m, pending):
+            at[0] = 1 - at[0]
+            return self.send_to(mxs[at[0]], m, pending)
+
+        return self.retry_until_accepted(msg, first, attempts=ALT_ATTEMPTS, within=ALT_WITHIN,
+                                         pause=ALT_PAUSE, send=to_the_other_host)
 
     def check_both_hosts_used(self, history: list) -> None:
         self.check(self.assertGreaterEqual, len(history), 2,
