@@ -114,10 +114,16 @@ std::unique_ptr<Journal> open_sqlite_journal(const std::string& path, long expir
         error = s.error();
         return nullptr;
     }
+    // No memory statistics: they take a global mutex on every allocation
+    // SQLite makes, and nothing here reads them. Only possible before SQLite
+    // is first used in the process (later it is refused, harmlessly).
+    static std::once_flag quiet;
+    std::call_once(quiet, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             nullptr);
+    // NOMUTEX: every use of the connection holds the journal's own mutex_.
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         error =
             "cannot open journal " + path + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));

@@ -470,8 +470,20 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
         d.journal_key = url + " queue=" + field(d.target.queue) +
                         " action=" + field(d.target.action) + " ticket=" + field(d.target.ticket) +
                         "\nfrom=" + tx_->sender + "\n" + identity;
-        Journal::State& state = d.journal_state;
-        if (Status s = journal->lookup(d.journal_key, state); !s) return journal_failed(s.error());
+        // A new key (the usual case) is claimed here, in one statement;
+        // otherwise what the journal holds for it decides.
+        Journal::Claim claim;
+        if (Status s =
+                journal->claim(d.journal_key, Journal::State::Unknown, claim_seconds(d), claim);
+            !s) {
+            release_claims(deliveries);
+            return journal_failed(s.error());
+        }
+        if (claim.taken) {
+            d.claimed = true;
+            continue;
+        }
+        const Journal::State state = d.journal_state = claim.found;
         if (state == Journal::State::Delivered) {
             metrics::count_journal_duplicate();
             d.from_journal = true;
@@ -494,13 +506,10 @@ std::optional<Verdict> Session::consult_journal(std::vector<Delivery>& deliverie
 std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held) {
     const Runtime& runtime = *tx_->runtime;
     for (Delivery& d : deliveries) {
-        if (d.from_journal) continue;
-        // Longer than this session can take: a queued job's wait for a
-        // connection (timeout) and the POST itself (deadline), and a margin.
-        const RtServer& server = runtime.pool(d.server).server();
+        if (d.from_journal || d.claimed) continue;
         Journal::Claim claim;
-        Status s = runtime.journal()->claim(d.journal_key, d.journal_state,
-                                            server.timeout + server.deadline + kClaimMargin, claim);
+        Status s =
+            runtime.journal()->claim(d.journal_key, d.journal_state, claim_seconds(d), claim);
         if (s && claim.taken) {
             d.claimed = true;
         } else if (s && claim.found == Journal::State::Delivered) {  // by another session, just now
@@ -517,6 +526,13 @@ std::string Session::claim_targets(std::vector<Delivery>& deliveries, bool& held
         }
     }
     return {};
+}
+
+long Session::claim_seconds(const Delivery& d) const {
+    // Longer than this session can take: a queued job's wait for a
+    // connection (timeout) and the POST itself (deadline), and a margin.
+    const RtServer& server = tx_->runtime->pool(d.server).server();
+    return server.timeout + server.deadline + kClaimMargin;
 }
 
 void Session::release_claims(std::vector<Delivery>& deliveries) {

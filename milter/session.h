@@ -149,9 +149,13 @@ class Session {
     std::optional<Verdict> apply_trust_policy(std::string& summary);
     const Proof& envelope_proof();
     std::vector<Delivery> plan_deliveries() const;
-    // Consults the duplicate journal; a reply when the transaction must stop.
+    // Consults the duplicate journal, claiming each new target as it goes; a
+    // reply when the transaction must stop.
     std::optional<Verdict> consult_journal(std::vector<Delivery>& deliveries, std::string& summary);
-    // Claims every target about to be posted; "" when all were taken (or
+    // How long a claim holds: longer than this session can take on D.
+    long claim_seconds(const Delivery& d) const;
+    // Claims every target about to be posted that consult_journal did not
+    // claim at once; "" when all were taken (or
     // found delivered meanwhile), else why not (after releasing the claims
     // taken), with held set when another session or host holds one.
     std::string claim_targets(std::vector<Delivery>& deliveries, bool& held);
