@@ -1,6 +1,6 @@
 // rt_poster.h — the RT seam: everything the milter asks of RT, and the
 // clock it reads while it waits, behind one set of interfaces. RtPoster is
-// one worker's kept connection to an RT server's mail gateway (one POST at
+// one kept connection to an RT server's mail gateway (one POST at
 // a time); RtBackend says how posters are made, how REST2 is asked whether
 // RT already has a message (a copy in doubt), what time it is, and how
 // often a waiting session looks up to keep the MTA patient. Production uses
@@ -27,10 +27,13 @@ class RtPoster {
     using Tick = std::function<void()>;
     virtual ~RtPoster() = default;
 
-    // POST a prepared body to a full mail-gateway URL. uploaded: called
-    // once the whole request is written — from then on RT gets it even if
-    // this process dies (a copy with no answer is then in doubt).
-    virtual RtReply post(const std::string& url, const MultipartBody& body,
+    // POST a prepared body to a full mail-gateway URL. tick: called about
+    // once a second (more often while bytes move) while it lasts, on the
+    // posting thread (a session posting itself keeps the MTA waiting with
+    // it). uploaded: called once the whole request is written — from then
+    // on RT gets it even if this process dies (a copy with no answer is
+    // then in doubt).
+    virtual RtReply post(const std::string& url, const MultipartBody& body, const Tick& tick,
                          const Tick& uploaded) = 0;
 };
 
@@ -38,8 +41,8 @@ struct RtBackend {
     using Clock = std::chrono::steady_clock;
     using Tick = std::function<void()>;
 
-    // One poster per worker of a server's pool, made when the worker first
-    // needs it; may throw (then RT is not asked: "no HTTP client").
+    // One poster per slot of a server's pool, made when a POST first needs
+    // it and kept; may throw (then RT is not asked: "no HTTP client").
     std::function<std::unique_ptr<RtPoster>(const RtServer&)> make_poster;
     // Asks RT's REST2 whether it has the message with this Message-ID at the
     // target; tick is called about once a second while waiting. May throw.

@@ -14,8 +14,9 @@ namespace {
 class CurlPoster : public RtPoster {
   public:
     explicit CurlPoster(const RtServer& server) : client_(client_options(server)) {}
-    RtReply post(const std::string& url, const MultipartBody& body, const Tick& uploaded) override {
-        return client_.post(url, body, {}, uploaded);
+    RtReply post(const std::string& url, const MultipartBody& body, const Tick& tick,
+                 const Tick& uploaded) override {
+        return client_.post(url, body, tick, uploaded);
     }
 
   private:
@@ -73,7 +74,7 @@ std::size_t ServerPool::waiting() const {
 
 std::size_t ServerPool::in_progress() const {
     std::lock_guard lock(mutex_);
-    return workers_.size() > idle_ ? workers_.size() - idle_ : 0;
+    return active_;
 }
 
 ServerPool::~ServerPool() {
@@ -111,28 +112,67 @@ std::future<void> ServerPool::submit(Job job, Clock::time_point start_by) {
     return done;
 }
 
+std::optional<ServerPool::Lease> ServerPool::try_lease() {
+    std::unique_lock lock(mutex_);
+    if (stopping_ || !queue_.empty() ||
+        active_ >= static_cast<std::size_t>(server_.max_concurrent)) {
+        return std::nullopt;
+    }
+    ++active_;
+    std::unique_ptr<RtPoster> poster = take_poster();
+    lock.unlock();
+    if (!poster) poster = make_poster();
+    return Lease(this, std::move(poster));
+}
+
+ServerPool::Lease::~Lease() {
+    if (pool_) pool_->give_back(std::move(poster_));
+}
+
+std::unique_ptr<RtPoster> ServerPool::take_poster() {
+    if (spare_.empty()) return nullptr;
+    std::unique_ptr<RtPoster> poster = std::move(spare_.back());
+    spare_.pop_back();
+    return poster;
+}
+
+std::unique_ptr<RtPoster> ServerPool::make_poster() {
+    try {
+        return backend_.make_poster(server_);
+    } catch (const std::exception& e) {
+        log::error("RT server " + server_.name + ": cannot make an HTTP client: " + e.what());
+        return nullptr;
+    }
+}
+
+void ServerPool::give_back(std::unique_ptr<RtPoster> poster) {
+    {
+        std::lock_guard lock(mutex_);
+        if (poster) spare_.push_back(std::move(poster));
+        --active_;
+    }
+    wake_.notify_one();  // a slot is free: a job waiting for one may go
+}
+
 void ServerPool::work() {
-    std::unique_ptr<RtPoster> poster;
+    const std::size_t cap = static_cast<std::size_t>(server_.max_concurrent);
     std::unique_lock lock(mutex_);
     for (;;) {
         ++idle_;
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        wake_.wait(lock, [&] {
+            return (!queue_.empty() && active_ < cap) || (stopping_ && queue_.empty());
+        });
         --idle_;
         if (queue_.empty()) return;  // stopping, and nothing left to run
         Queued job = std::move(queue_.front());
         queue_.pop_front();
+        ++active_;
+        std::unique_ptr<RtPoster> poster = take_poster();
         lock.unlock();
-        RtPoster* use = nullptr;
-        if (backend_.now() < job.start_by) {
-            try {
-                if (!poster) poster = backend_.make_poster(server_);
-                use = poster.get();
-            } catch (const std::exception& e) {
-                log::error("RT server " + server_.name +
-                           ": cannot make an HTTP client: " + e.what());
-            }
-        }
-        job.task(use);  // the job's own exceptions go to its future
+        const bool in_time = backend_.now() < job.start_by;
+        if (in_time && !poster) poster = make_poster();
+        job.task(in_time ? poster.get() : nullptr);  // the job's own exceptions go to its future
+        give_back(std::move(poster));
         lock.lock();
     }
 }

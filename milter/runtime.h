@@ -1,7 +1,8 @@
 // runtime.h — Runtime: everything a session needs that outlives it and is
 // built from one configuration: the Config itself, its RouteTable, and per
-// RT server a fixed pool of posting workers (each with its kept RtPoster;
-// their number caps the POSTs in flight) and its circuit breaker; the
+// RT server a pool of max_concurrent slots (kept RtPosters, and workers for
+// the messages with several targets; a session posts its one target in its
+// own thread) and its circuit breaker; the
 // duplicate journal; and the RtBackend it reaches RT and reads the time
 // through (rt_poster.h: libcurl in production, a script in the unit tests).
 // Built whole at start and on every reload; sessions hold the shared_ptr
@@ -22,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "circuit.h"
@@ -65,20 +67,45 @@ class ServerPool {
     ServerPool(const ServerPool&) = delete;
     ServerPool& operator=(const ServerPool&) = delete;
 
-    // Runs job on one of this server's workers with that worker's RtPoster
-    // (its connection kept alive across jobs). There are at most
-    // max_concurrent workers, started as needed and then kept: that is the
-    // cap on POSTs in flight to this server and on threads per server,
-    // however many targets the messages of the moment have. A job still
-    // queued at start_by runs with nullptr instead: RT was not asked.
-    // Throws only when no worker can be started (nothing is queued then).
+    // Runs job on one of this server's workers with one of the pool's
+    // RtPosters (each keeps its connection alive across jobs). At most
+    // max_concurrent POSTs run at once, leases included: that is the cap
+    // on POSTs in flight to this server (and on its workers, started as
+    // needed and then kept), however many targets the messages of the
+    // moment have. A job still queued at start_by runs with nullptr
+    // instead: RT was not asked. Throws only when no worker can be started
+    // (nothing is queued then).
     std::future<void> submit(Job job, Clock::time_point start_by);
+
+    // One of the max_concurrent slots, taken by the calling thread itself:
+    // a session posts its message without handing it to a worker (no
+    // thread switch on the way to RT and back). poster() is one of the
+    // pool's, or nullptr when none could be made (RT is not asked then).
+    // The slot and the poster go back when the lease ends.
+    class Lease {
+      public:
+        Lease(Lease&& other) noexcept
+            : pool_(std::exchange(other.pool_, nullptr)), poster_(std::move(other.poster_)) {}
+        Lease& operator=(Lease&&) = delete;
+        ~Lease();
+        RtPoster* poster() const { return poster_.get(); }
+
+      private:
+        friend class ServerPool;
+        Lease(ServerPool* pool, std::unique_ptr<RtPoster> poster)
+            : pool_(pool), poster_(std::move(poster)) {}
+        ServerPool* pool_;
+        std::unique_ptr<RtPoster> poster_;
+    };
+    // A lease when a slot is free and no job waits for one (a waiting job
+    // goes first); otherwise none, and the caller submits.
+    std::optional<Lease> try_lease();
 
     const RtServer& server() const { return server_; }
     Circuit& circuit() const { return *circuit_; }
     // What the metrics count for this server (by name, since start).
     metrics::ServerCounters& counters() const { return counters_; }
-    // Now: jobs queued for a worker, and jobs a worker is running.
+    // Now: jobs queued for a worker, and POSTs running (workers' and leases').
     std::size_t waiting() const;
     std::size_t in_progress() const;
 
@@ -88,6 +115,10 @@ class ServerPool {
         Clock::time_point start_by;
     };
     void work();
+    // A spare poster (mutex_ held), or nullptr: the caller makes one.
+    std::unique_ptr<RtPoster> take_poster();
+    std::unique_ptr<RtPoster> make_poster();           // nullptr, logged, when it cannot
+    void give_back(std::unique_ptr<RtPoster> poster);  // ends a POST: slot and poster
 
     RtServer server_;
     std::shared_ptr<Circuit> circuit_;
@@ -97,7 +128,9 @@ class ServerPool {
     std::condition_variable wake_;
     std::deque<Queued> queue_;
     std::vector<std::thread> workers_;
-    std::size_t idle_ = 0;  // workers waiting for a job
+    std::vector<std::unique_ptr<RtPoster>> spare_;  // posters not in use, the last used last
+    std::size_t idle_ = 0;                          // workers waiting for a job
+    std::size_t active_ = 0;                        // POSTs running (a slot each)
     bool stopping_ = false;
 };
 

@@ -365,58 +365,64 @@ std::vector<Delivery> Session::plan_deliveries() const {
     return deliveries;
 }
 
+namespace {
+
+// One target's POST with POSTER (nullptr: RT is not asked, for the reason
+// the time tells), its outcome into d. tick: while it lasts (a session
+// posting in its own thread keeps the MTA waiting with it).
+void post_one(const Runtime& runtime, Delivery& d, const std::string& prefix,
+              const MessageView& message, RtPoster* poster, const RtPoster::Tick& tick,
+              RtBackend::Clock::time_point queued, RtBackend::Clock::time_point start_by) {
+    const ServerPool& pool = runtime.pool(d.server);
+    try {
+        if (!poster) {
+            d.reply = classify_transport_failure(
+                runtime.now() >= start_by
+                    ? "RT server " + d.server + " busy: all " +
+                          std::to_string(pool.server().max_concurrent) +
+                          " connections (max_concurrent) in use for " +
+                          std::to_string(pool.server().timeout) + " s"
+                    : "RT server " + d.server + ": no HTTP client could be made",
+                false);
+        } else {
+            d.attempted = true;
+            MultipartBody body(form_fields(d.target), prefix, message);
+            // Once RT has the whole request, a crash before its answer
+            // must not lead to a second copy on the retry: in doubt.
+            RtPoster::Tick uploaded;
+            if (!d.journal_key.empty() && runtime.journal()) {
+                uploaded = [&d, &runtime] {
+                    if (Status s = runtime.journal()->uploaded(d.journal_key); !s) {
+                        journal_error(s.error());
+                    }
+                };
+            }
+            d.reply = poster->post(d.target.gateway_url(), body, tick, uploaded);
+        }
+    } catch (const std::exception& e) {
+        d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
+    }
+    d.seconds = seconds_between(queued, runtime.now());
+}
+
+}  // namespace
+
 void Session::post_all(std::vector<Delivery>& deliveries) {
     const std::shared_ptr<const Runtime> runtime = tx_->runtime;
     const Message& message = tx_->message->message();
-    // One job per target, run by a worker of the target's RT server (a fixed
-    // pool, max_concurrent strong); this thread keeps the MTA waiting.
-    auto job_for = [&runtime](Delivery& d, std::string prefix, MessageView message) {
-        const auto queued = runtime->now();
-        ServerPool& pool = runtime->pool(d.server);
-        const auto start_by = queued + std::chrono::seconds(pool.server().timeout);
-        auto job = [&d, &runtime, &pool, queued, start_by, prefix = std::move(prefix),
-                    message = std::move(message)](RtPoster* poster) {
-            try {
-                if (!poster) {
-                    d.reply = classify_transport_failure(
-                        runtime->now() >= start_by
-                            ? "RT server " + d.server + " busy: all " +
-                                  std::to_string(pool.server().max_concurrent) +
-                                  " connections (max_concurrent) in use for " +
-                                  std::to_string(pool.server().timeout) + " s"
-                            : "RT server " + d.server + ": no HTTP client could be made",
-                        false);
-                } else {
-                    d.attempted = true;
-                    MultipartBody body(form_fields(d.target), prefix, message);
-                    // Once RT has the whole request, a crash before its answer
-                    // must not lead to a second copy on the retry: in doubt.
-                    RtPoster::Tick uploaded;
-                    if (!d.journal_key.empty() && runtime->journal()) {
-                        uploaded = [&d, &runtime] {
-                            if (Status s = runtime->journal()->uploaded(d.journal_key); !s) {
-                                journal_error(s.error());
-                            }
-                        };
-                    }
-                    d.reply = poster->post(d.target.gateway_url(), body, uploaded);
-                }
-            } catch (const std::exception& e) {
-                d.reply =
-                    classify_transport_failure(std::string("internal error: ") + e.what(), false);
-            }
-            d.seconds = seconds_between(queued, runtime->now());
-        };
-        return pool.submit(std::move(job), start_by);
+    struct Post {
+        Delivery* d;
+        std::string prefix;
+        MessageView message;
     };
-    std::vector<std::future<void>> posts;
+    std::vector<Post> todo;
     for (Delivery& d : deliveries) {
         if (d.from_journal) continue;
-        const std::string prefix = posted_prefix(tx_->sender, d.extension);
+        std::string prefix = posted_prefix(tx_->sender, d.extension);
         // RT's own fields from the sender: out, unless this server is told to keep them.
         d.rt_headers_left_out = runtime->pool(d.server).server().strip_rt_headers &&
                                 !tx_->message->rt_header_names().empty();
-        const MessageView posted =
+        MessageView posted =
             d.rt_headers_left_out ? tx_->message->without_rt_headers() : MessageView(message);
         d.posted_size = prefix.size() + posted.size();
         if (inspect_) {
@@ -430,8 +436,33 @@ void Session::post_all(std::vector<Delivery>& deliveries) {
             d.reply = classify_http(200, "OK", "ok (dry run: nothing was posted)");
             continue;
         }
+        todo.push_back({&d, std::move(prefix), std::move(posted)});
+    }
+    // Every target but the last goes to a worker of its RT server, so that
+    // they run at once; the last (for most messages the only one) is posted
+    // by this thread when its server has a free slot and no job waits for
+    // one. Either way at most max_concurrent POSTs run per server, and this
+    // thread keeps the MTA waiting.
+    std::vector<std::future<void>> posts;
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        Delivery& d = *todo[i].d;
+        ServerPool& pool = runtime->pool(d.server);
+        const auto queued = runtime->now();
+        const auto start_by = queued + std::chrono::seconds(pool.server().timeout);
+        if (i + 1 == todo.size()) {
+            if (std::optional<ServerPool::Lease> lease = pool.try_lease()) {
+                post_one(
+                    *runtime, d, todo[i].prefix, todo[i].message, lease->poster(),
+                    [this] { tick(); }, queued, start_by);
+                continue;
+            }
+        }
         try {
-            posts.push_back(job_for(d, prefix, posted));
+            posts.push_back(pool.submit(
+                [&runtime, &d, &post = todo[i], queued, start_by](RtPoster* poster) {
+                    post_one(*runtime, d, post.prefix, post.message, poster, {}, queued, start_by);
+                },
+                start_by));
         } catch (const std::exception& e) {  // no worker could be started: RT was not asked
             d.reply = classify_transport_failure(std::string("internal error: ") + e.what(), false);
         }

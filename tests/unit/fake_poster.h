@@ -105,7 +105,7 @@ class FakeRtBackend {
   private:
     class Poster;
     RtReply answer(const RtServer& server, const std::string& url, const MultipartBody& body,
-                   const RtPoster::Tick& uploaded);
+                   const RtPoster::Tick& tick, const RtPoster::Tick& uploaded);
 
     Handler handler_;
     Rest2 rest2_;
