@@ -1,4 +1,5 @@
-// sha256.cpp — Sha256 over libcrypto's EVP digest interface.
+// sha256.cpp — Sha256 over libcrypto's EVP digest interface (the digest
+// fetched from the default provider once per process).
 #include "sha256.h"
 
 #include <openssl/evp.h>
@@ -23,7 +24,11 @@ void Sha256::Free::operator()(evp_md_ctx_st* ctx) const {
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
     if (!ctx_) throw std::bad_alloc();
-    check(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
+    // Fetched once: EVP_sha256() would have libcrypto look the
+    // implementation up again (locks, a provider query) at every message.
+    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (!sha256) throw std::runtime_error("SHA-256: libcrypto has no SHA2-256");
+    check(EVP_DigestInit_ex(ctx_.get(), sha256, nullptr), "EVP_DigestInit_ex");
 }
 
 void Sha256::update(std::string_view bytes) {

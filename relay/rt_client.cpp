@@ -240,7 +240,11 @@ RtReply RtClient::post(const std::string& url, const MultipartBody& body, const 
         options_.deadline_seconds > 0
             ? Exchange::Clock::now() + std::chrono::seconds(options_.deadline_seconds)
             : Exchange::Clock::time_point::max();
-    const HttpUrl origin = parse_http_url(url);
+    if (url != last_url_ || last_url_.empty()) {
+        last_origin_ = parse_http_url(url);
+        last_url_ = url;
+    }
+    const HttpUrl& origin = last_origin_;
     if (!origin)
         return classify_transport_failure(
             "'" + printable_line(redact_url(url)) + "': " + origin.error, false);

@@ -22,6 +22,7 @@
 #include "multipart.h"
 #include "rt_reply.h"
 #include "target.h"
+#include "url.h"
 
 namespace rtm {
 
@@ -84,6 +85,10 @@ class RtClient {
 
     ClientOptions options_;
     std::unique_ptr<void, void (*)(void*)> curl_;
+    // The URL of the last post() and its parse: a client posts to the same
+    // gateway again and again.
+    std::string last_url_;
+    HttpUrl last_origin_;
 };
 
 }  // namespace rtm
