@@ -57,13 +57,15 @@
 #                 from= line is logged); rt-milter, seeing no other
 #                 recipient on Sendmail, answers SMFIS_DISCARD
 #                 (milter/session.cpp): dropped at once, logged "discarded",
-#                 not queued for delivery.
+#                 no qf written (only the df, written while the message is
+#                 received, comes and goes; seen by polling the queue).
 #                 Either way nothing stays in the queue (every run waits for
 #                 an empty queue and fails if a queue file is left, as with
 #                 Postfix), but sm-noop-post is not quite the floor of
 #                 rt-milter's job on Sendmail: it does more than rt-milter
-#                 does there, and the msgs/s ratio flatters rt-milter (a
-#                 noop-milter that discards would be the like-for-like floor)
+#                 does there (a qf per message), so the msgs/s ratio leans
+#                 rt-milter's way (a noop-milter that discards would be the
+#                 like-for-like floor)
 #
 # Measured per configuration and size (median of --reps repetitions, run
 # interleaved so drift hits every configuration alike):
@@ -1022,8 +1024,8 @@ def mta_table(table):
            f"the floor of its job (noop-post) on each MTA; targets msgs/s ratio >= "
            f"{SHIPPED_MSGS_MIN}, gateway CPU ratio <= {SHIPPED_CPU_MAX}. On Sendmail "
            "noop-post deletes the recipients and accepts (Sendmail queues the message, "
-           "then its delivery drops it) while rt-milter discards it (dropped at once, not "
-           "queued for delivery): Sendmail's msgs/s ratio flatters rt-milter; the gateway "
+           "qf and df, and its delivery then drops it) while rt-milter discards it (dropped "
+           "at once, no qf): on Sendmail the msgs/s ratio leans rt-milter's way; the gateway "
            "CPU ratio hardly depends on it.", "",
            "| MTA | size | MTA only msgs/s | noop-post msgs/s | milter-shipped msgs/s | "
            "ratio msgs/s | noop-post gateway CPU ms/msg | milter-shipped gateway CPU ms/msg | "
