@@ -8,11 +8,14 @@
 // what libmilter and the milter protocol cost on this machine, whatever a
 // milter does.
 //
-// noop-milter --post URL SOCKET: the same job as rt-milter with nothing
-// else: receives the recipients, headers and body, POSTs the message as
-// multipart/form-data (queue, action, message) to URL over a kept-alive
-// connection (a pool of libcurl handles, one per concurrent POST), deletes
-// the recipients when the answer starts "ok" and accepts; 451 otherwise. No
+// noop-milter --post URL [--discard] SOCKET: the same job as rt-milter with
+// nothing else: receives the recipients, headers and body, POSTs the
+// message as multipart/form-data (queue, action, message) to URL over a
+// kept-alive connection (a pool of libcurl handles, one per concurrent
+// POST), deletes the recipients when the answer starts "ok" and accepts;
+// 451 otherwise. With --discard it discards the delivered message instead,
+// as rt-milter ends a message all of whose recipients RT took on Sendmail
+// (Sendmail would queue an accepted message with no recipient left). No
 // routing, journal, trust, spool, metrics or logging: the floor a delivering
 // milter can reach (tests/bench: noop-post).
 //
@@ -32,6 +35,7 @@
 namespace {
 
 const char* g_post_url = nullptr;  // --post URL; null: accept-only
+bool g_discard = false;            // --discard: a delivered message is discarded
 
 sfsistat negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                    unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
@@ -169,6 +173,8 @@ sfsistat on_eom(SMFICTX* ctx) {
         smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
                       const_cast<char*>("RT did not take it"));
         verdict = SMFIS_TEMPFAIL;
+    } else if (g_discard) {
+        verdict = SMFIS_DISCARD;
     } else {
         for (std::string& r : t.rcpts) smfi_delrcpt(ctx, r.data());
     }
@@ -189,13 +195,19 @@ sfsistat on_close(SMFICTX* ctx) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 4 && std::strcmp(argv[1], "--post") == 0) {
+    if (argc >= 4 && std::strcmp(argv[1], "--post") == 0) {
         g_post_url = argv[2];
         argv += 2;
         argc -= 2;
+        if (argc == 3 && std::strcmp(argv[1], "--discard") == 0) {
+            g_discard = true;
+            ++argv;
+            --argc;
+        }
     }
     if (argc != 2) {
-        std::fprintf(stderr, "usage: %s [--post URL] SOCKET (unix:/path | inet:PORT@HOST)\n",
+        std::fprintf(stderr,
+                     "usage: %s [--post URL [--discard]] SOCKET (unix:/path | inet:PORT@HOST)\n",
                      argv[0]);
         return 2;
     }
