@@ -20,6 +20,10 @@
 namespace rtm {
 namespace {
 
+// Bodies up to this size are sent from memory with the request head
+// (curl's upload buffer is as large: a larger body goes in pieces anyway).
+constexpr std::uint64_t kOneWriteBody = 64 * 1024;
+
 CURL* easy(void* p) {
     return static_cast<CURL*>(p);
 }
@@ -141,6 +145,7 @@ struct RtClient::Exchange {
         curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &sent);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, nullptr);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, nullptr);
         curl_easy_setopt(c, CURLOPT_READDATA, nullptr);
         curl_easy_setopt(c, CURLOPT_SEEKDATA, nullptr);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
@@ -307,6 +312,14 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
 
     const long timeout = options_.timeout_seconds > 0 ? options_.timeout_seconds : 0;
     set_post_options(c, url, options_, headers.list, errbuf, body.size());
+    // A small body goes out with the request head in one write (held in
+    // memory here); a larger one streams from the message (on_read), as
+    // curl would send it in upload-buffer pieces all the same.
+    std::string small;
+    if (body.size() <= kOneWriteBody) {
+        small = body.to_string();
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, small.data());
+    }
     // An inactivity timeout, like LWP's: connect within it, and never a
     // whole timeout without a byte moving (see Exchange::on_progress).
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, timeout);
