@@ -23,9 +23,13 @@
 # The plan (direct and milter levels alternating, the pipe last) runs in
 # rounds, alternately forwards and backwards, so that drift of a shared
 # machine and of the growing database hits every row alike; each row's best
-# round counts, the ceiling included. Output: one
-# markdown table on stdout, OUT/real_rt.json and OUT/real_rt.md. Every
-# process started here is stopped by pid (try/finally); every wait is bounded.
+# round counts, the ceiling included. RT is warmed once (2W tickets), each
+# fresh Postfix with one message per session, neither measured. CPU of the
+# system under test (RT, PostgreSQL, Postfix, the gateway; not the clients)
+# is counted per ticket in bench.py's cgroups when the machine has them.
+# Output: one markdown table on stdout, OUT/real_rt.json and OUT/real_rt.md.
+# Every process started here is stopped by pid (try/finally); every wait is
+# bounded.
 # It must not edit bench.py's figures or files: it only imports its classes.
 
 import argparse
@@ -36,6 +40,7 @@ import os
 import secrets
 import select
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,26 +84,17 @@ def say(msg):
     print(f"real-rt: {msg}", flush=True)
 
 
-class NoCpu:
-    """bench.py's Gateway and Postfix ask a CPU meter for a preexec hook;
-    this stage counts tickets, not CPU."""
-
-    def sut_preexec(self):
-        return None
-
-    client_preexec = pg_preexec = sut_preexec
-
-
 # ---------------------------------------------------------------------------
 # PostgreSQL and RT
 class Database:
     """tests/pg/pg_server.py's private server, plus a superuser role with a
     password for rt-setup-database (--dba) over loopback TCP."""
 
-    def __init__(self, work):
+    def __init__(self, work, cpu):
         self.state = os.path.join(work, "pg")
         subprocess.run([sys.executable, PG_SERVER, "start", self.state], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, timeout=180, check=True)
+                       stdout=subprocess.DEVNULL, preexec_fn=cpu.sut_preexec(), timeout=180,
+                       check=True)
         with open(os.path.join(self.state, "state.json")) as f:
             info = json.load(f)
         self.bin, self.port = info["bin"], info["port"]
@@ -156,7 +152,7 @@ class RealRt:
     """packaging/rt-sandbox on the Database, W workers; stopped by the pid
     rt-sandbox recorded (rt-sandbox stop)."""
 
-    def __init__(self, work, db, workers):
+    def __init__(self, work, db, workers, cpu):
         self.dir = os.path.join(work, "rt")
         argv = [RT_SANDBOX, "start", self.dir, "--workers", str(workers), "--wait", "180",
                 "--database", "pg", "--pg-host", HOST, "--pg-port", str(db.port),
@@ -164,7 +160,7 @@ class RealRt:
                 "--pg-dba", db.dba, "--pg-dba-password", db.dba_password]
         self.started = True
         out = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
-                             timeout=400)
+                             preexec_fn=cpu.sut_preexec(), timeout=400)
         if out.returncode != 0:
             raise RuntimeError(f"rt-sandbox start failed (exit {out.returncode}); "
                                f"see {self.dir}/log")
@@ -179,14 +175,16 @@ class RealRt:
 # ---------------------------------------------------------------------------
 # Straight to RT's mail gateway
 def message(tag, i, size=MESSAGE_BYTES):
-    """A message like smtp-source's: its own Message-ID, SIZE bytes of body."""
+    """The message smtp-source -l SIZE sends (no Subject; lines of a digit and
+    78 X's, SIZE bytes of body), with its own Message-Id."""
+    now = datetime.datetime.now(datetime.timezone.utc)
     head = (f"From: <bench-{tag}@example.net>\n"
             f"To: <{RCPT}>\n"
-            f"Date: {datetime.datetime.now(datetime.timezone.utc):%a, %d %b %Y %H:%M:%S +0000}\n"
-            f"Message-Id: <{tag}.{i}@bench.example.net>\n"
-            f"Subject: real-RT benchmark {tag} {i}\n\n")
-    line = "La de da de da 1.\n"
-    return (head + line * (size // len(line) + 1))[:len(head) + size].encode()
+            f"Date: {now:%a, %e %b %Y %H:%M:%S} +0000 (UTC)\n"
+            f"Message-Id: <{tag}.{i}@bench.example.net>\n\n")
+    full, rest = divmod(size, 80)
+    body = "".join(f"{(k + 1) % 10}{'X' * 78}\n" for k in range(full))
+    return (head + body + ("X" * rest + "\n" if rest else "")).encode()
 
 
 def form(msg):
@@ -217,7 +215,7 @@ def post(port, body):
         conn.close()
 
 
-def direct_run(rt, db, clients, n, tag):
+def direct_run(rt, db, cpu, clients, n, tag):
     """N client threads POST n messages; wall time from the first POST to
     the last answer (RT answers after its commit)."""
     bodies = [form(message(tag, i)) for i in range(n)]
@@ -237,6 +235,7 @@ def direct_run(rt, db, clients, n, tag):
                 answers[a] = answers.get(a, 0) + 1
 
     before = db.tickets()
+    sut0 = cpu.snapshot()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
     t0 = time.monotonic()
     for t in threads:
@@ -245,11 +244,13 @@ def direct_run(rt, db, clients, n, tag):
         t.join(max(1.0, t0 + RUN_BOUND - time.monotonic()))
     seconds = time.monotonic() - t0
     bounded_out = any(t.is_alive() for t in threads)
+    sut_cpu = cpu.delta(sut0, 0.0) if cpu.base else None
     created = db.tickets() - before
     ok = answers.get("ok", 0)
     return {"config": "rt-direct", "level": clients, "messages": n, "tickets": created,
             "ok_answers": ok, "other_answers": {k: v for k, v in answers.items() if k != "ok"},
             "seconds": seconds, "tickets_per_s": created / seconds if seconds > 0 else 0.0,
+            "cpu_ms_per_ticket": cpu_ms(sut_cpu, created),
             "ok": not bounded_out and created == n and ok == n}
 
 
@@ -291,7 +292,11 @@ def postfix_concurrency(postfix):
             "pipe_maxproc": maxproc if maxproc != "-" else (vals[2] if len(vals) > 2 else "?")}
 
 
-def postfix_run(cfg, level, db, gateway, postfix, n, sessions, tag):
+def cpu_ms(seconds, tickets):
+    return 1000.0 * seconds / tickets if seconds is not None and tickets else None
+
+
+def postfix_run(cfg, level, db, cpu, postfix, n, sessions, tag):
     """smtp-source sends n messages in `sessions` sessions; the run ends when
     n new tickets exist (bounded); time from the client's start to the
     count that saw the last ticket."""
@@ -299,9 +304,10 @@ def postfix_run(cfg, level, db, gateway, postfix, n, sessions, tag):
     argv = ["smtp-source", "-s", str(sessions), "-m", str(n), "-l", str(MESSAGE_BYTES),
             "-f", f"bench-{tag}@example.net", "-t", RCPT, "-M", "bench.example.net",
             f"{HOST}:{postfix.port}"]
+    sut0 = cpu.snapshot()
     t0 = time.monotonic()
     client = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+                              stderr=subprocess.PIPE, preexec_fn=cpu.client_preexec())
     last, seen, rc = t0, 0, None
     try:
         while time.monotonic() < t0 + RUN_BOUND:
@@ -315,17 +321,18 @@ def postfix_run(cfg, level, db, gateway, postfix, n, sessions, tag):
             time.sleep(POLL)
     finally:
         bench.stop_pid(client, bound=5)
+    sut_cpu = cpu.delta(sut0, 0.0) if cpu.base else None
     err = client.stderr.read().decode(errors="replace").strip()
     seconds = last - t0
     r = {"config": cfg, "level": level, "sessions": sessions, "messages": n, "tickets": seen,
          "seconds": seconds, "tickets_per_s": seen / seconds if seconds > 0 else 0.0,
+         "cpu_ms_per_ticket": cpu_ms(sut_cpu, seen),
          "client_rc": rc, "client_error": err[-300:], "ok": rc == 0 and seen == n}
     return r
 
 
-def through_postfix(name, args, work, rt, db, n, tag, max_concurrent=None):
+def through_postfix(name, args, work, rt, db, cpu, n, tag, max_concurrent=None):
     standin = type("RealRtUrl", (), {"url": rt.url})()
-    cpu = NoCpu()
     gateway = postfix = None
     try:
         if name == "rt-milter":
@@ -335,7 +342,12 @@ def through_postfix(name, args, work, rt, db, n, tag, max_concurrent=None):
             gateway = bench.Gateway("perl-pipe", args, work, standin, cpu)
             sessions = 8
         postfix = bench.Postfix(work, gateway, cpu)
-        r = postfix_run(name, max_concurrent, db, gateway, postfix, n, sessions, tag)
+        # Warm-up, not measured: Postfix spawns its smtpd and cleanup
+        # processes, the gateway its connections, as on a running server.
+        w = postfix_run(name, max_concurrent, db, cpu, postfix, sessions, sessions, tag + "-w")
+        if not w["ok"]:
+            return dict(w, messages=n, ok=False, client_error="warm-up: " + w["client_error"])
+        r = postfix_run(name, max_concurrent, db, cpu, postfix, n, sessions, tag)
         if name == "perl-pipe":
             r["postfix_concurrency"] = postfix_concurrency(postfix)
         return r
@@ -358,10 +370,10 @@ def schedule(sweep_n, sweep_m, perl):
     return plan + ([("perl-pipe", None)] if perl else [])
 
 
-def measure(cfg, level, args, work, rt, db, n, tag):
+def measure(cfg, level, args, work, rt, db, cpu, n, tag):
     if cfg == "rt-direct":
-        return direct_run(rt, db, level, n, tag)
-    return through_postfix(cfg, args, work, rt, db, n, tag, level)
+        return direct_run(rt, db, cpu, level, n, tag)
+    return through_postfix(cfg, args, work, rt, db, cpu, n, tag, level)
 
 
 def level_name(cfg, level):
@@ -382,6 +394,8 @@ def summarize(runs):
              "messages": sum(r["messages"] for r in rs), "tickets": sum(r["tickets"] for r in rs),
              "tickets_per_s": best["tickets_per_s"],
              "each_round": [round(r["tickets_per_s"], 2) for r in rs]}
+        cpus = [r["cpu_ms_per_ticket"] for r in rs if r.get("cpu_ms_per_ticket") is not None]
+        g["cpu_ms_per_ticket"] = statistics.median(cpus) if cpus else None
         if "postfix_concurrency" in best:
             g["postfix_concurrency"] = best["postfix_concurrency"]
         table.append(g)
@@ -407,8 +421,8 @@ def markdown(meta, table, ceiling, smallest_m):
            f"RT's ceiling: {best}. Target: rt-milter >= {TARGET:.2f}x the ceiling.",
            "",
            "| configuration | N or M | messages | tickets | tickets/s | each round | "
-           "ratio to ceiling | target |",
-           "|---|---|---:|---:|---:|---|---:|---|"]
+           "ratio to ceiling | target | CPU ms/ticket |",
+           "|---|---|---:|---:|---:|---|---:|---|---:|"]
     for g in table:
         if g["config"] == "perl-pipe":
             c = g.get("postfix_concurrency", {})
@@ -423,13 +437,16 @@ def markdown(meta, table, ceiling, smallest_m):
             mark += " FAILED"
         out.append(f"| {g['config']} | {nm} | {g['messages']} | {g['tickets']} | "
                    f"{fmt(g['tickets_per_s'])} | {', '.join(f'{x:.2f}' for x in g['each_round'])}"
-                   f" | {fmt(g['ratio'])} | {mark.strip()} |")
+                   f" | {fmt(g['ratio'])} | {mark.strip()} | {fmt(g['cpu_ms_per_ticket'], 0)} |")
     out += ["",
             "rt-direct: N threads POST straight to RT's mail gateway, as rt-mailgate does. "
             "rt-milter: Postfix + rt-milter (bench.py's milter-unix, journal on SQLite) with "
             "[rt] max_concurrent = M, smtp-source with max(8, 2M) sessions. perl-pipe: Postfix "
             "pipe(8) to /usr/bin/rt-mailgate, smtp-source with 8 sessions. Through Postfix the "
-            "time runs from the first send until the last ticket exists in RT's database.",
+            "time runs from the first send until the last ticket exists in RT's database. "
+            f"CPU ms/ticket (median of the rounds; {meta['cpu_mode']}): every process of RT, "
+            "its PostgreSQL and, through Postfix, Postfix and the gateway; not the load "
+            "clients: on a shared machine a steadier figure than tickets/s.",
             "Smallest max_concurrent meeting the target: "
             + (f"**{smallest_m}**" if smallest_m is not None else "**none in the sweep**"), ""]
     return "\n".join(out)
@@ -479,6 +496,8 @@ def main():
     say(f"work folder {work}; RT with {args.workers} workers; {n} messages per run")
     runs = []
     db = rt = None
+    cpu = bench.CpuMeter()
+    meta["cpu_mode"] = cpu.mode if cpu.base else "not counted (no cgroup v1 cpuacct)"
     seq = [0]
 
     def tag():
@@ -486,19 +505,19 @@ def main():
         return f"{os.getpid()}-{seq[0]}"
 
     try:
-        db = Database(work)
+        db = Database(work, cpu)
         say(f"PostgreSQL on {HOST}:{db.port}")
         t = time.monotonic()
-        rt = RealRt(work, db, args.workers)
+        rt = RealRt(work, db, args.workers, cpu)
         say(f"RT at {rt.url} after {time.monotonic() - t:.1f} s")
         db.open_counter()
         # Warm-up: every worker compiles and loads on its first request.
-        w = direct_run(rt, db, args.workers, 2 * args.workers, tag())
+        w = direct_run(rt, db, cpu, args.workers, 2 * args.workers, tag())
         say(f"warm-up: {w['tickets']} tickets in {w['seconds']:.1f} s")
         plan = schedule(sweep_n, sweep_m, not args.no_perl)
         for rnd in range(rounds):
             for cfg, level in (plan if rnd % 2 == 0 else plan[::-1]):
-                r = measure(cfg, level, args, work, rt, db, n, tag())
+                r = measure(cfg, level, args, work, rt, db, cpu, n, tag())
                 r["round"] = rnd + 1
                 runs.append(r)
                 say(f"round {rnd + 1}/{rounds} {cfg:9s} {level_name(cfg, level):8s} "
@@ -514,6 +533,7 @@ def main():
             rt.stop()
         if db:
             db.stop()
+        cpu.close()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
