@@ -90,8 +90,11 @@ class Database:
     """tests/pg/pg_server.py's private server, plus a superuser role with a
     password for rt-setup-database (--dba) over loopback TCP."""
 
-    def __init__(self, work, cpu):
+    def __init__(self, work):
         self.state = os.path.join(work, "pg")
+        self.counter = None
+
+    def start(self, cpu):
         subprocess.run([sys.executable, PG_SERVER, "start", self.state], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, preexec_fn=cpu.sut_preexec(), timeout=180,
                        check=True)
@@ -99,7 +102,6 @@ class Database:
             info = json.load(f)
         self.bin, self.port = info["bin"], info["port"]
         self.socket = os.path.join(self.state, "socket")
-        self.counter = None
         self.dba, self.dba_password = "rt_dba", secrets.token_hex(12)
         self.rt_user, self.rt_password = "rt_user", secrets.token_hex(12)
         self.sql("postgres", f"CREATE ROLE {self.dba} LOGIN SUPERUSER PASSWORD "
@@ -144,6 +146,8 @@ class Database:
             except OSError:
                 pass
             bench.stop_pid(self.counter, bound=5)
+        if not os.path.exists(os.path.join(self.state, "state.json")):
+            return  # pg_server.py never got as far as starting it
         subprocess.run([sys.executable, PG_SERVER, "stop", self.state], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, timeout=90)
 
@@ -152,13 +156,14 @@ class RealRt:
     """packaging/rt-sandbox on the Database, W workers; stopped by the pid
     rt-sandbox recorded (rt-sandbox stop)."""
 
-    def __init__(self, work, db, workers, cpu):
+    def __init__(self, work):
         self.dir = os.path.join(work, "rt")
+
+    def start(self, db, workers, cpu):
         argv = [RT_SANDBOX, "start", self.dir, "--workers", str(workers), "--wait", "180",
                 "--database", "pg", "--pg-host", HOST, "--pg-port", str(db.port),
                 "--pg-name", RT_DB, "--pg-user", db.rt_user, "--pg-password", db.rt_password,
                 "--pg-dba", db.dba, "--pg-dba-password", db.dba_password]
-        self.started = True
         out = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                              preexec_fn=cpu.sut_preexec(), timeout=400)
         if out.returncode != 0:
@@ -168,6 +173,8 @@ class RealRt:
         self.port = int(self.url.rsplit(":", 1)[1])
 
     def stop(self):
+        if not os.path.isdir(self.dir):
+            return
         subprocess.run([RT_SANDBOX, "stop", self.dir], stdin=subprocess.DEVNULL,
                        stdout=subprocess.DEVNULL, timeout=120)
 
@@ -496,6 +503,7 @@ def main():
     say(f"work folder {work}; RT with {args.workers} workers; {n} messages per run")
     runs = []
     db = rt = None
+    finished = False
     cpu = bench.CpuMeter()
     meta["cpu_mode"] = cpu.mode if cpu.base else "not counted (no cgroup v1 cpuacct)"
     seq = [0]
@@ -505,10 +513,12 @@ def main():
         return f"{os.getpid()}-{seq[0]}"
 
     try:
-        db = Database(work, cpu)
+        db = Database(work)  # stopped in finally even if its start fails half-way
+        db.start(cpu)
         say(f"PostgreSQL on {HOST}:{db.port}")
         t = time.monotonic()
-        rt = RealRt(work, db, args.workers, cpu)
+        rt = RealRt(work)
+        rt.start(db, args.workers, cpu)
         say(f"RT at {rt.url} after {time.monotonic() - t:.1f} s")
         db.open_counter()
         # Warm-up: every worker compiles and loads on its first request.
@@ -528,13 +538,16 @@ def main():
                     + ("" if r["ok"] else f"  FAILED {r.get('other_answers') or ''}"
                        f"{r.get('client_error', '')[-200:]}"))
         meta["tickets_at_end"] = db.tickets()
+        finished = True
     finally:
         if rt:
             rt.stop()
         if db:
             db.stop()
         cpu.close()
-        if not args.keep:
+        if args.keep or not finished:
+            say(f"work folder kept: {work}")
+        else:
             shutil.rmtree(work, ignore_errors=True)
 
     table = summarize(runs)
