@@ -388,9 +388,15 @@ void post_one(const Runtime& runtime, Delivery& d, const std::string& prefix,
             d.attempted = true;
             MultipartBody body(form_fields(d.target), prefix, message);
             // Once RT has the whole request, a crash before its answer
-            // must not lead to a second copy on the retry: in doubt.
+            // must not lead to a second copy on the retry: in doubt. Noted
+            // only where in doubt is handled otherwise than never posted
+            // (asked of RT through REST2, or counted as delivered): with
+            // in_doubt = "retry" and no REST2 token both are posted again,
+            // and the write (a third of the journal's per message) is saved.
             RtPoster::Tick uploaded;
-            if (!d.journal_key.empty() && runtime.journal()) {
+            if (!d.journal_key.empty() && runtime.journal() &&
+                (runtime.config().in_doubt == InDoubt::Delivered ||
+                 !pool.server().rest2_token.empty())) {
                 uploaded = [&d, &runtime] {
                     if (Status s = runtime.journal()->uploaded(d.journal_key); !s) {
                         journal_error(s.error());
