@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -36,6 +37,14 @@ namespace {
 
 const char* g_post_url = nullptr;  // --post URL; null: accept-only
 bool g_discard = false;            // --discard: a delivered message is discarded
+// The no-reply bits agreed at negotiation (the same for every connection of
+// one MTA): a stage that has one answers SMFIS_NOREPLY, as libmilter wants
+// (anything else it logs as an error, through syslog, at every message).
+std::atomic<unsigned long> g_no_reply{0};
+
+sfsistat go_on(unsigned long nr_bit) {
+    return (g_no_reply.load(std::memory_order_relaxed) & nr_bit) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
 
 sfsistat negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                    unsigned long* pf0, unsigned long* pf1, unsigned long* pf2, unsigned long* pf3) {
@@ -52,6 +61,9 @@ sfsistat negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, 
                                   SMFIP_NR_UNKN | SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_HDR;
     *pf0 = g_post_url ? SMFIF_DELRCPT : 0;
     *pf1 = f1 & (g_post_url ? posting : wanted);
+    g_no_reply =
+        *pf1 & (SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_DATA |
+                SMFIP_NR_UNKN | SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_HDR);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
@@ -142,9 +154,15 @@ bool post(const std::string& message) {
     return rc == CURLE_OK && status / 100 == 2 && answer.compare(0, 2, "ok") == 0;
 }
 
+// MAIL is not needed, but without a callback libmilter answers it itself
+// with "continue", which it then logs as breaking the agreed no-reply.
+sfsistat on_mail(SMFICTX*, char**) {
+    return go_on(SMFIP_NR_MAIL);
+}
+
 sfsistat on_rcpt(SMFICTX* ctx, char** argv) {
     if (argv[0] != nullptr) tx(ctx).rcpts.emplace_back(argv[0]);
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_RCPT);
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
@@ -153,17 +171,17 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     m += ": ";
     m += value;
     m += "\n";
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_HDR);
 }
 
 sfsistat on_eoh(SMFICTX* ctx) {
     tx(ctx).message += "\n";
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_EOH);
 }
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, std::size_t size) {
     tx(ctx).message.append(reinterpret_cast<const char*>(chunk), size);
-    return SMFIS_CONTINUE;
+    return go_on(SMFIP_NR_BODY);
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
@@ -219,6 +237,7 @@ int main(int argc, char** argv) {
     if (g_post_url != nullptr) {
         curl_global_init(CURL_GLOBAL_DEFAULT);
         desc.xxfi_flags = SMFIF_DELRCPT;
+        desc.xxfi_envfrom = on_mail;
         desc.xxfi_envrcpt = on_rcpt;
         desc.xxfi_header = on_header;
         desc.xxfi_eoh = on_eoh;
