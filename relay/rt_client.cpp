@@ -314,11 +314,17 @@ RtReply RtClient::post_once(const std::string& url, const MultipartBody& body, E
     set_post_options(c, url, options_, headers.list, errbuf, body.size());
     // A small body goes out with the request head in one write (held in
     // memory here); a larger one streams from the message (on_read), as
-    // curl would send it in upload-buffer pieces all the same.
+    // curl would send it in upload-buffer pieces all the same. A body that
+    // cannot be read whole here streams too, so that its read error ends
+    // the transfer as before (on_read) rather than throwing out of post().
     std::string small;
     if (body.size() <= kOneWriteBody) {
-        small = body.to_string();
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, small.data());
+        try {
+            small = body.to_string();
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, small.data());
+        } catch (const std::runtime_error&) {
+            small.clear();
+        }
     }
     // An inactivity timeout, like LWP's: connect within it, and never a
     // whole timeout without a byte moving (see Exchange::on_progress).
