@@ -5,9 +5,9 @@
 #include "session.h"
 
 #include <algorithm>
+#include <charconv>
 #include <future>
 #include <map>
-#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -30,12 +30,12 @@ double seconds_between(Clock::time_point start, Clock::time_point end) {
     return std::chrono::duration<double>(end - start).count();
 }
 
+// V with two decimals ("0.25"), as a log line shows seconds. to_chars: an
+// ostringstream here set up a locale and stream state for every message.
 std::string fixed(double v) {
-    std::ostringstream s;
-    s.setf(std::ios::fixed);
-    s.precision(2);
-    s << v;
-    return s.str();
+    char text[32];
+    const auto r = std::to_chars(text, text + sizeof text, v, std::chars_format::fixed, 2);
+    return r.ec == std::errc() ? std::string(text, r.ptr) : std::string("?");
 }
 
 std::string describe_target(const Delivery& d) {
