@@ -19,12 +19,15 @@
 # RT auto-creates one requestor per run whichever row it is. Tickets are
 # counted twice where both exist: RT's "ok" answers (rt-direct) and the
 # Tickets table (psql over the server's private socket); they must agree.
+# That count runs every 50 ms during every measured run, direct or not, so
+# that each row carries the same harness load on RT's PostgreSQL.
 # RT's database is fresh per whole run; tickets accumulate across the sweep.
 # The plan (direct and milter levels alternating, the pipe last) runs in
 # rounds, alternately forwards and backwards, so that drift of a shared
 # machine and of the growing database hits every row alike; each row's
 # median round counts, the ceiling included (the best of one round is the
-# luckiest spell of a shared machine, not RT's ceiling). RT is warmed once (2W tickets), each
+# luckiest spell of a shared machine, not RT's ceiling). RT is warmed once (2W tickets; its
+# workers are not replaced during the run: --max-requests), each
 # fresh Postfix with one message per session, neither measured. CPU of the
 # system under test (RT, PostgreSQL, Postfix, the gateway; not the clients)
 # is counted per ticket in bench.py's cgroups when the machine has them.
@@ -66,6 +69,12 @@ RT_DB = "rt5"
 # leaves a core idle in those waits; many more only add memory (~200 MB
 # each) and contention on two cores.
 DEFAULT_WORKERS = 4
+# Requests a Starlet worker serves before it is replaced. Starlet's own
+# default is 100: every 100 tickets a worker exits and a fresh one forks, opens
+# its own PostgreSQL connection (a fresh backend) and warms up again, so RT's
+# one warm-up would not hold and those warm-ups (4 at a time, as the workers
+# share the load evenly) would land in whichever rows happen to run then.
+MAX_REQUESTS = 1000000
 SWEEP_N = "1,2,4,8"         # client threads straight to RT (8 = 2W: past saturation)
 SWEEP_M = "1,2,4,8"         # rt-milter's max_concurrent
 QUICK_N = "2,4,8"
@@ -160,11 +169,13 @@ class RealRt:
     def __init__(self, work):
         self.dir = os.path.join(work, "rt")
 
-    def start(self, db, workers, cpu):
+    def start(self, db, workers, cpu, max_requests=None):
         argv = [RT_SANDBOX, "start", self.dir, "--workers", str(workers), "--wait", "180",
                 "--database", "pg", "--pg-host", HOST, "--pg-port", str(db.port),
                 "--pg-name", RT_DB, "--pg-user", db.rt_user, "--pg-password", db.rt_password,
                 "--pg-dba", db.dba, "--pg-dba-password", db.dba_password]
+        if max_requests:
+            argv += ["--max-requests", str(max_requests)]
         out = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
                              preexec_fn=cpu.sut_preexec(), timeout=400)
         if out.returncode != 0:
@@ -243,15 +254,29 @@ def direct_run(rt, db, cpu, clients, n, tag):
                 answers[a] = answers.get(a, 0) + 1
 
     before = db.tickets()
+    stop = threading.Event()
+
+    def poller():
+        # The same ticket count every POLL as postfix_run makes while mail
+        # flows (each costs its PostgreSQL backend ~0.5 ms of CPU, counted
+        # in the system under test, and psql as much outside it): without
+        # it the through-Postfix rows alone paid for the harness.
+        while not stop.wait(POLL):
+            db.tickets()
+
     sut0 = cpu.snapshot()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(clients)]
+    counter = threading.Thread(target=poller, daemon=True)
     t0 = time.monotonic()
+    counter.start()
     for t in threads:
         t.start()
     for t in threads:
         t.join(max(1.0, t0 + RUN_BOUND - time.monotonic()))
     seconds = time.monotonic() - t0
-    bounded_out = any(t.is_alive() for t in threads)
+    stop.set()
+    counter.join(COUNT_BOUND + 5)
+    bounded_out = any(t.is_alive() for t in threads) or counter.is_alive()
     sut_cpu = cpu.delta(sut0, 0.0) if cpu.base else None
     created = db.tickets() - before
     ok = answers.get("ok", 0)
@@ -469,6 +494,9 @@ def main():
     ap.add_argument("--out", default=None, help="default BUILD/bench")
     ap.add_argument("--quick", action="store_true", help="fewer messages and levels")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="RT's Starlet workers")
+    ap.add_argument("--max-requests", type=int, default=MAX_REQUESTS,
+                    help=f"requests a Starlet worker serves before a fresh one replaces it "
+                         f"(default {MAX_REQUESTS}: none during a run; Starlet's own is 100)")
     ap.add_argument("--clients", default=None, help=f"rt-direct sweep (default {SWEEP_N})")
     ap.add_argument("--max-concurrent", default=None, help=f"rt-milter sweep (default {SWEEP_M})")
     ap.add_argument("--messages", type=int, default=None,
@@ -501,7 +529,7 @@ def main():
     meta = {"started": started, "nproc": os.cpu_count(), "commit": bench.git_commit(),
             "workers": args.workers, "messages": n, "clients_sweep": sweep_n,
             "max_concurrent_sweep": sweep_m, "rounds": rounds, "target": TARGET,
-            "work": work}
+            "max_requests": args.max_requests, "work": work}
     say(f"work folder {work}; RT with {args.workers} workers; {n} messages per run")
     runs = []
     db = rt = None
@@ -520,7 +548,7 @@ def main():
         say(f"PostgreSQL on {HOST}:{db.port}")
         t = time.monotonic()
         rt = RealRt(work)
-        rt.start(db, args.workers, cpu)
+        rt.start(db, args.workers, cpu, args.max_requests)
         say(f"RT at {rt.url} after {time.monotonic() - t:.1f} s")
         db.open_counter()
         # Warm-up: every worker compiles and loads on its first request.
