@@ -23,8 +23,9 @@
 # that each row carries the same harness load on RT's PostgreSQL.
 # RT's database is fresh per whole run; tickets accumulate across the sweep.
 # The plan (direct and milter levels alternating, the pipe last) runs in
-# rounds, alternately forwards and backwards, so that drift of a shared
-# machine and of the growing database hits every row alike; each row's
+# rounds (four: an even number), alternately forwards and backwards, so
+# that drift of a shared machine and of the growing database hits every row
+# alike, each pair in both orders equally often; each row's
 # median round counts, the ceiling included (the best of one round is the
 # luckiest spell of a shared machine, not RT's ceiling). RT is warmed once (2W tickets; its
 # workers are not replaced during the run: --max-requests), each
@@ -80,7 +81,7 @@ SWEEP_M = "1,2,4,8"         # rt-milter's max_concurrent
 QUICK_N = "2,4,8"
 QUICK_M = "1,2,4"
 MESSAGES, QUICK_MESSAGES = 100, 30   # per run
-ROUNDS, QUICK_ROUNDS = 3, 1
+ROUNDS, QUICK_ROUNDS = 4, 1  # even: each pair of rows runs in both orders alike
 TARGET = 0.95
 MESSAGE_BYTES = 1024
 POST_TIMEOUT = 180.0       # s for one POST (rt-mailgate's default timeout)
