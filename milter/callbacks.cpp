@@ -7,6 +7,8 @@
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
 
+#include <strings.h>
+
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "log.h"
+#include "network.h"
 #include "session.h"
 
 // libmilter's own stop state (libmilter.h, not mfapi.h; listed in Debian's
@@ -56,6 +59,9 @@ class LibmilterMta : public MtaApi {
 struct Connection {
     LibmilterMta mta;
     unsigned long no_reply = 0;  // the SMFIP_NR_* bits negotiated
+    // The connect stage was negotiated away: the client's address and name
+    // come as macros with MAIL (client_from_mail below).
+    bool client_at_mail = false;
     Session session{&current_runtime, mta};
     Connection() { ++g_connections; }
     ~Connection() { --g_connections; }
@@ -152,9 +158,16 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         *pf1 = (f1 & (SMFIP_HDR_LEADSPC | SMFIP_NOHELO | SMFIP_NOUNKNOWN)) | c.no_reply;
         *pf2 = *pf3 = 0;
         c.session.set_lead_space_kept((*pf1 & SMFIP_HDR_LEADSPC) != 0);
+        // Where the MTA sends the macros asked for, the connect stage is not
+        // needed: the client's address and name, and the MTA's name (v),
+        // come with MAIL, two packets (connect and its macros) fewer per
+        // SMTP connection. Otherwise connect and its default macros.
+        c.client_at_mail = (f0 & SMFIF_SETSYMLIST) && (f1 & SMFIP_NOCONNECT);
+        if (c.client_at_mail) *pf1 |= SMFIP_NOCONNECT;
         if (f0 & SMFIF_SETSYMLIST) {
             *pf0 |= SMFIF_SETSYMLIST;
-            smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("v j {daemon_name}"));
+            if (!c.client_at_mail)
+                smfi_setsymlist(ctx, SMFIM_CONNECT, const_cast<char*>("v j {daemon_name}"));
             // Postfix's {rcpt_addr} is trivial-rewrite's result: what the
             // address becomes after we have looked at it (routing.h).
             smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i {rcpt_addr}"));
@@ -162,33 +175,59 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
             // both MTAs' defaults, asked for all the same), and the queue id
             // at end of message, which trusted Authentication-Results must
             // carry (authserv_id_with_job_id).
-            smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+            smfi_setsymlist(
+                ctx, SMFIM_ENVFROM,
+                const_cast<char*>(c.client_at_mail ? "i {auth_authen} v {client_addr} {client_name}"
+                                                   : "i {auth_authen}"));
             smfi_setsymlist(ctx, SMFIM_EOM, const_cast<char*>("i"));
         }
         return Verdict::Continue;
     });
 }
 
+// The client as the connect stage gives it: its name and its socket address.
+void client_from_connect(Connection& c, const char* host, const _SOCK_ADDR* addr) {
+    char text[INET6_ADDRSTRLEN] = "unknown";
+    std::optional<IpAddress> ip;  // for trusted_networks
+    if (addr && addr->sa_family == AF_INET) {
+        const in_addr& a = reinterpret_cast<const sockaddr_in*>(addr)->sin_addr;
+        inet_ntop(AF_INET, &a, text, sizeof text);
+        std::uint8_t octets[4];
+        std::memcpy(octets, &a, sizeof octets);
+        ip = IpAddress::v4(octets);
+    } else if (addr && addr->sa_family == AF_INET6) {
+        const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
+        inet_ntop(AF_INET6, &a, text, sizeof text);
+        std::uint8_t octets[16];
+        std::memcpy(octets, &a, sizeof octets);
+        ip = IpAddress::from_v6(octets);  // an IPv4-mapped one becomes IPv4
+    }
+    c.session.connect(host ? host : "unknown", text, ip);
+}
+
+// The client as MAIL's macros give it when connect was negotiated away:
+// {client_addr} ("192.0.2.1", "2001:db8::1"; Sendmail writes IPv6 ones
+// "IPv6:2001:db8::1") and {client_name} (Sendmail brackets an address it
+// could not name: "[192.0.2.1]", "[IPv6:2001:db8::1]"). A client without an
+// address (no {client_addr}) is "unknown", as connect gives it; a MAIL with
+// neither macro leaves what an earlier MAIL of the connection set.
+void client_from_mail(Connection& c) {
+    std::string addr = c.mta.macro("{client_addr}");
+    std::string name = c.mta.macro("{client_name}");
+    if (addr.empty() && name.empty()) return;
+    if (addr.size() > 5 && strncasecmp(addr.c_str(), "IPv6:", 5) == 0) addr.erase(0, 5);
+    const std::optional<IpAddress> ip = addr.empty() ? std::nullopt : parse_ip_address(addr);
+    if (addr.empty()) addr = "unknown";
+    if (name.empty()) name = "unknown";
+    if (name.front() == '[') name = "[" + addr + "]";  // no name: the address once
+    c.session.connect(name, addr, ip);
+}
+
 sfsistat on_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
     return guarded(
         ctx, "connect",
         [&](Connection& c) {
-            char text[INET6_ADDRSTRLEN] = "unknown";
-            std::optional<IpAddress> ip;  // for trusted_networks
-            if (addr && addr->sa_family == AF_INET) {
-                const in_addr& a = reinterpret_cast<sockaddr_in*>(addr)->sin_addr;
-                inet_ntop(AF_INET, &a, text, sizeof text);
-                std::uint8_t octets[4];
-                std::memcpy(octets, &a, sizeof octets);
-                ip = IpAddress::v4(octets);
-            } else if (addr && addr->sa_family == AF_INET6) {
-                const in6_addr& a = reinterpret_cast<sockaddr_in6*>(addr)->sin6_addr;
-                inet_ntop(AF_INET6, &a, text, sizeof text);
-                std::uint8_t octets[16];
-                std::memcpy(octets, &a, sizeof octets);
-                ip = IpAddress::from_v6(octets);  // an IPv4-mapped one becomes IPv4
-            }
-            c.session.connect(host ? host : "unknown", text, ip);
+            client_from_connect(c, host, addr);
             return Verdict::Continue;
         },
         SMFIP_NR_CONN);
@@ -196,7 +235,12 @@ sfsistat on_connect(SMFICTX* ctx, char* host, _SOCK_ADDR* addr) {
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return guarded(
-        ctx, "MAIL", [&](Connection& c) { return c.session.mail(args_of(argv)); }, SMFIP_NR_MAIL);
+        ctx, "MAIL",
+        [&](Connection& c) {
+            if (c.client_at_mail) client_from_mail(c);
+            return c.session.mail(args_of(argv));
+        },
+        SMFIP_NR_MAIL);
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {

@@ -11,8 +11,14 @@
 --   QID      the queue id sent as macro i
 --   SENDER   the envelope sender as the MTA passes it, e.g. <alice@example.org>
 -- and optionally:
---   CLIENT_IP    the client's address for connect (default 192.0.2.10;
---                "unspec" for none, as a unix-socket client)
+--   CLIENT_IP    the client's address, sent as {client_addr} with MAIL
+--                (default 192.0.2.10; "unspec" for none, as a unix-socket
+--                client; Sendmail writes IPv6 ones "IPv6:2001:db8::25")
+--   CLIENT_NAME  the client's name sent as {client_name} with MAIL (default
+--                client.example.net; Sendmail sends "[addr]" for no name)
+--   NO_SYMLIST   non-empty: the MTA does not offer SMFIF_SETSYMLIST, so
+--                rt-milter keeps the connect stage, and the client and v
+--                come with connect (CLIENT_IP then as mt.conninfo takes it)
 --   AUTH         the SMTP AUTH user, sent as macro {auth_authen} with MAIL
 --   TOP_HEADERS  header lines sent before message.eml's, "|"-separated,
 --                e.g. "Authentication-Results: mx.example.com/QID; dmarc=pass
@@ -69,30 +75,58 @@ function expect_reply(conn, what, want)
   end
 end
 
+local conn_mta = {}  -- conn -> the mta given to connect()
+
 -- Connects to rt-milter and sends the client's connect information.
 -- mta = "postfix": macro v names Postfix (rt-milter then deletes recipients);
 -- anything else sends no v, as a Sendmail-like MTA (rt-milter may discard).
+-- rt-milter negotiates the connect stage away when the MTA sends the macros
+-- it asks for (miltertest does): then mail() carries the client and v.
 function connect(mta)
   local sock = param("SOCKET")
   local conn = mt.connect(sock, 40, 0.25)
   if conn == nil then fail("mt.connect(" .. sock .. ") failed") end
-  if mta == "postfix" then
-    ok(mt.macro(conn, SMFIC_CONNECT, "v", POSTFIX_VERSION, "j", "mx.example.com"), "mt.macro(connect)")
+  conn_mta[conn] = mta
+  -- NO_SYMLIST=1: an MTA that does not offer SMFIF_SETSYMLIST (all of
+  -- SMFI_CURR_ACTS, 0x1FF, but that bit, 0x100): rt-milter keeps connect.
+  -- miltertest 1.6.0 takes (conn, version, steps, actions), whatever its
+  -- manual says; nil is its default.
+  local no_symlist = param("NO_SYMLIST", "") ~= ""
+  ok(mt.negotiate(conn, nil, nil, no_symlist and 0xFF or nil), "mt.negotiate")
+  if mt.test_option(conn, SMFIP_NOCONNECT) == no_symlist then
+    fail(no_symlist and "rt-milter negotiated connect away without SMFIF_SETSYMLIST"
+         or "rt-milter kept the connect stage although the MTA sends the macros it asks for")
   end
-  ok(mt.conninfo(conn, CLIENT_HOST, param("CLIENT_IP", CLIENT_ADDR)), "mt.conninfo")
-  expect_reply(conn, "connect", SMFIR_CONTINUE)
+  if no_symlist then
+    if mta == "postfix" then
+      ok(mt.macro(conn, SMFIC_CONNECT, "v", POSTFIX_VERSION, "j", "mx.example.com"), "mt.macro(connect)")
+    end
+    ok(mt.conninfo(conn, CLIENT_HOST, param("CLIENT_IP", CLIENT_ADDR)), "mt.conninfo")
+    expect_reply(conn, "connect", SMFIR_CONTINUE)
+  end
   if not mt.test_action(conn, SMFIF_DELRCPT) then fail("rt-milter did not negotiate SMFIF_DELRCPT") end
   if not mt.test_option(conn, SMFIP_HDR_LEADSPC) then fail("rt-milter did not negotiate SMFIP_HDR_LEADSPC") end
   return conn
 end
 
+-- MAIL's macros: i, {auth_authen} (AUTH), and, unless NO_SYMLIST, the
+-- client as Postfix and Sendmail send it there when asked ({client_addr},
+-- {client_name}; no address for CLIENT_IP=unspec) with v for "postfix".
 function mail(conn, sender, qid)
-  local auth = param("AUTH", "")
-  if auth ~= "" then
-    ok(mt.macro(conn, SMFIC_MAIL, "i", qid, "{auth_authen}", auth), "mt.macro(MAIL)")
-  else
-    ok(mt.macro(conn, SMFIC_MAIL, "i", qid), "mt.macro(MAIL)")
+  local macros = { "i", qid }
+  local function add(name, value)
+    macros[#macros + 1] = name
+    macros[#macros + 1] = value
   end
+  local auth = param("AUTH", "")
+  if auth ~= "" then add("{auth_authen}", auth) end
+  if param("NO_SYMLIST", "") == "" then
+    local ip = param("CLIENT_IP", CLIENT_ADDR)
+    if ip ~= "unspec" then add("{client_addr}", ip) end
+    add("{client_name}", param("CLIENT_NAME", CLIENT_HOST))
+    if conn_mta[conn] == "postfix" then add("v", POSTFIX_VERSION) end
+  end
+  ok(mt.macro(conn, SMFIC_MAIL, table.unpack(macros)), "mt.macro(MAIL)")
   ok(mt.mailfrom(conn, sender), "mt.mailfrom")
   expect_reply(conn, "MAIL FROM:" .. sender, SMFIR_CONTINUE)
 end

@@ -112,6 +112,28 @@ class Trust(MilterTestCase):
                            "proof=network:192.0.2.0/24",
                            client="client.example.net[::ffff:192.0.2.10]")
 
+    def test_sendmail_ipv6_client_macro_matches_the_ipv6_network(self):
+        # Sendmail's {client_addr} of an IPv6 client is "IPv6:2001:db8::25",
+        # and its {client_name} of a client without a name the bracketed
+        # address: the log names the address once.
+        ex = self.run_take("4TRU20", CLIENT_IP="IPv6:2001:db8::25",
+                           CLIENT_NAME="[IPv6:2001:db8::25]",
+                           config={"trusted_networks": ["2001:db8::/32"]})
+        self.assertPosted(self.assertPosts(ex, 1)[0], PROVEN, extension="42")
+        self.assertSummary(ex, "4TRU20", "accepted",
+                           "proof=network:2001:db8::/32",
+                           client="2001:db8::25, ")
+
+    def test_without_setsymlist_the_client_comes_with_connect(self):
+        # An MTA that cannot be asked for macros: rt-milter keeps the
+        # connect stage (lib.lua checks the negotiation) and takes the
+        # client's address from it, and v (Postfix) from connect's macros.
+        ex = self.run_take("4TRU21", NO_SYMLIST="1",
+                           config={"trusted_networks": ["192.0.2.0/24"]})
+        self.assertPosted(self.assertPosts(ex, 1)[0], PROVEN, extension="42")
+        self.assertSummary(ex, "4TRU21", "accepted, 1 RT recipient(s) removed",
+                           "proof=network:192.0.2.0/24")
+
     def test_client_outside_the_networks_is_not_proven(self):
         ex = self.run_take("4TRU08", CLIENT_IP="198.51.100.7",
                            config={"trusted_networks": ["192.0.2.0/24",
