@@ -160,8 +160,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
         c.session.set_lead_space_kept((*pf1 & SMFIP_HDR_LEADSPC) != 0);
         // Where the MTA sends the macros asked for, the connect stage is not
         // needed: the client's address and name, and the MTA's name (v),
-        // come with MAIL, two packets (connect and its macros) fewer per
-        // SMTP connection. Otherwise connect and its default macros.
+        // come with MAIL, a packet and a callback fewer per SMTP connection
+        // (Postfix still sends connect's macros, with its own list, in a
+        // packet of their own). Otherwise connect and its macros.
         c.client_at_mail = (f0 & SMFIF_SETSYMLIST) && (f1 & SMFIP_NOCONNECT);
         if (c.client_at_mail) *pf1 |= SMFIP_NOCONNECT;
         if (f0 & SMFIF_SETSYMLIST) {
