@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "network.h"
+#include "rt_reply.h"  // printable_line
 #include "session.h"
 
 // libmilter's own stop state (libmilter.h, not mfapi.h; listed in Debian's
@@ -218,8 +219,11 @@ void client_from_mail(Connection& c) {
     if (addr.empty() && name.empty()) return;
     if (addr.size() > 5 && strncasecmp(addr.c_str(), "IPv6:", 5) == 0) addr.erase(0, 5);
     const std::optional<IpAddress> ip = addr.empty() ? std::nullopt : parse_ip_address(addr);
-    if (addr.empty()) addr = "unknown";
-    if (name.empty()) name = "unknown";
+    // Macro text goes into the log line: one printable line, as everything
+    // else there that the MTA or a client wrote (connect gave a socket
+    // address, never text).
+    addr = addr.empty() ? "unknown" : printable_line(addr, 100);
+    name = name.empty() ? "unknown" : printable_line(name, 255);
     if (name.front() == '[') name = "[" + addr + "]";  // no name: the address once
     c.session.connect(name, addr, ip);
 }

@@ -124,6 +124,14 @@ class Trust(MilterTestCase):
                            "proof=network:2001:db8::/32",
                            client="2001:db8::25, ")
 
+    def test_client_macros_reach_the_log_as_one_printable_line(self):
+        # The MTA's macro text goes into the summary line: a line break in
+        # it cannot start a line of its own (a forged summary for 4FAKE).
+        ex = self.run_take("4TRU22", CLIENT_NAME="host.example\nrt-milter: 4FAKE: forged")
+        self.assertSummary(ex, "4TRU22", "accepted",
+                           client="host.example ...[192.0.2.10], ")
+        self.assertEqual(ex.milter.summary_lines("4FAKE"), [], ex.milter.log())
+
     def test_without_setsymlist_the_client_comes_with_connect(self):
         # An MTA that cannot be asked for macros: rt-milter keeps the
         # connect stage (lib.lua checks the negotiation) and takes the
