@@ -187,7 +187,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     });
 }
 
-// The client as the connect stage gives it: its name and its socket address.
+// The client as the connect stage gives it: its name (one printable line:
+// it goes into the log) and its socket address.
 void client_from_connect(Connection& c, const char* host, const _SOCK_ADDR* addr) {
     char text[INET6_ADDRSTRLEN] = "unknown";
     std::optional<IpAddress> ip;  // for trusted_networks
@@ -204,7 +205,7 @@ void client_from_connect(Connection& c, const char* host, const _SOCK_ADDR* addr
         std::memcpy(octets, &a, sizeof octets);
         ip = IpAddress::from_v6(octets);  // an IPv4-mapped one becomes IPv4
     }
-    c.session.connect(host ? host : "unknown", text, ip);
+    c.session.connect(host ? printable_line(host, 255) : "unknown", text, ip);
 }
 
 // The client as MAIL's macros give it when connect was negotiated away:
@@ -220,8 +221,7 @@ void client_from_mail(Connection& c) {
     if (addr.size() > 5 && strncasecmp(addr.c_str(), "IPv6:", 5) == 0) addr.erase(0, 5);
     const std::optional<IpAddress> ip = addr.empty() ? std::nullopt : parse_ip_address(addr);
     // Macro text goes into the log line: one printable line, as everything
-    // else there that the MTA or a client wrote (connect gave a socket
-    // address, never text).
+    // else there that the MTA or a client wrote.
     addr = addr.empty() ? "unknown" : printable_line(addr, 100);
     name = name.empty() ? "unknown" : printable_line(name, 255);
     if (name.front() == '[') name = "[" + addr + "]";  // no name: the address once
